@@ -1,0 +1,105 @@
+"""taskapi: a self-hosted task-management REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from taskapi.config import Config, finalize
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+MIGRATIONS_DIR = PACKAGE_ROOT.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: config, extensions, errors, auth, blueprints, CLI."""
+    app = Flask(__name__, instance_path=str(PACKAGE_ROOT.parent / "instance"))
+    settings = Config.from_env()
+    settings.update(config or {})
+    finalize(settings, app.instance_path)
+    app.config.update(settings)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    from taskapi.observability import configure_logging, register_request_hooks
+
+    configure_logging(app)
+    register_extensions(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from taskapi.auth import API_KEY, BEARER, register_jwt_handlers
+    from taskapi.extensions import api, cors, db, jwt, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        _configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    jwt.init_app(app)
+    register_jwt_handlers(app)
+    cors.init_app(
+        app,
+        resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"]}},
+        expose_headers=["ETag", "Location", "X-Pagination", "Link", "X-Request-ID", "Retry-After"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "X-API-Key",
+            "X-Request-ID",
+        ],
+        supports_credentials=False,
+    )
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        API_KEY, {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+
+
+def _configure_engine(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+
+def register_error_handlers(app: Flask) -> None:
+    from taskapi.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from taskapi.extensions import api
+    from taskapi.resources import auth, ops, tasks
+
+    app.register_blueprint(ops.assets_blp)
+    for module in (ops, auth, tasks):
+        api.register_blueprint(module.blp)
+
+
+def register_commands(app: Flask) -> None:
+    from taskapi.cli import register
+
+    register(app)

@@ -1,0 +1,8 @@
+"""The tables, one module each."""
+
+from taskapi.models.history import HistoryEntry
+from taskapi.models.task import Task
+from taskapi.models.token import RevokedToken
+from taskapi.models.user import User
+
+__all__ = ["HistoryEntry", "RevokedToken", "Task", "User"]

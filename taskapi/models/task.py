@@ -1,0 +1,70 @@
+"""Tasks, owned by one user."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from taskapi.extensions import db
+from taskapi.models.types import JSONType, Priority, UTCDateTime, utcnow
+
+
+class Task(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # The default listing order, per user: newest first, ties broken by id.
+        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    priority: Mapped[str] = mapped_column(Priority, default="medium")
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    due_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recurrence_rule: Mapped[str | None] = mapped_column(String(1000))
+    # RFC 5545 DTSTART of the series this task belongs to (the due date the rule was first set on).
+    recurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.recurrence_rule is not None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The client-visible fields, JSON-ready, as history records them."""
+        return {field: _jsonable(getattr(self, field)) for field in TRACKED_FIELDS}
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} {self.title!r}>"
+
+
+#: Fields whose changes history records.
+TRACKED_FIELDS = (
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "tags",
+    "due_date",
+    "reminder_at",
+    "recurrence_rule",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return list(value)
+    return value

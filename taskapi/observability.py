@@ -1,0 +1,99 @@
+"""Per-request plumbing: request ids, content-type checks, security headers, one log line each."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from pythonjsonlogger.json import JsonFormatter
+
+from taskapi.errors import problem
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+access_log = logging.getLogger("taskapi.access")
+
+
+def configure_logging(app: Flask) -> None:
+    """JSON lines in production, readable lines in development; idempotent per process."""
+    root = logging.getLogger("taskapi")
+    root.setLevel(app.config["LOG_LEVEL"].upper())
+    if app.config["LOG_FORMAT"] == "json":
+        formatter: logging.Formatter = JsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in list(root.handlers):
+        if getattr(handler, "_taskapi", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._taskapi = True  # type: ignore[attr-defined]
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.propagate = False
+
+
+def _start_request() -> Response | None:
+    g.request_started = time.perf_counter()
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    if (
+        request.method in _BODY_METHODS
+        and request.url_rule is not None
+        and request.path.startswith("/v1/")
+        and _has_body()
+        and not request.is_json
+    ):
+        return problem(415, "Send the request body as JSON (Content-Type: application/json).")
+    return None
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith("/v1/"):
+        # Task data is private: no shared cache may keep it.
+        response.headers.setdefault("Cache-Control", "no-store")
+    started = g.get("request_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    principal = g.get("principal")
+    access_log.info(
+        "%s %s %s %sms request_id=%s",
+        request.method,
+        request.path,
+        response.status_code,
+        duration_ms,
+        g.get("request_id"),
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "route": request.url_rule.rule if request.url_rule else None,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "request_id": g.get("request_id"),
+            "user_id": principal.actor_id if principal and principal.actor_type == "user" else None,
+            "api_key_id": principal.actor_id
+            if principal and principal.actor_type == "api_key"
+            else None,
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
+def register_request_hooks(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

@@ -1,0 +1,3 @@
+from taskapi.resources.auth.routes import blp
+
+__all__ = ["blp"]

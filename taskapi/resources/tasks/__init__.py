@@ -1,0 +1,3 @@
+from taskapi.resources.tasks.routes import blp
+
+__all__ = ["blp"]

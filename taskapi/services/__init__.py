@@ -1,0 +1,1 @@
+"""Business operations: they validate, act, and own the transaction (commit or roll back)."""

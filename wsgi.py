@@ -1,0 +1,5 @@
+"""WSGI entry point."""
+
+from taskapi import create_app
+
+app = create_app()
