@@ -1,0 +1,11 @@
+"""Admin commands: thin click wrappers over the services, one module per command group."""
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from taskapi.cli.serve import serve_command
+    from taskapi.cli.users import users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(serve_command)
