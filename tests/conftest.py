@@ -186,3 +186,10 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["type"] == "about:blank"
     assert body["request_id"] == response.headers["X-Request-ID"]
     return body
+
+
+def assert_unauthorized(response: Any) -> dict[str, Any]:
+    """A 401 problem with the `WWW-Authenticate: Bearer` challenge."""
+    body = assert_problem(response, 401, "unauthorized")
+    assert response.headers.get("WWW-Authenticate") == "Bearer"
+    return body
