@@ -40,8 +40,9 @@ def normalize_rule(text: str) -> str:
         raise InvalidRule(f"FREQ must be one of {', '.join(ALLOWED_FREQUENCIES)}.")
     frequency = match.group(1).upper()
     probe = _parse(rule, datetime(2000, 1, 1))
-    if probe._interval > MAX_INTERVAL:
-        raise InvalidRule(f"INTERVAL must be at most {MAX_INTERVAL}.")
+    if not 1 <= probe._interval <= MAX_INTERVAL:
+        # INTERVAL=0 would make dateutil loop forever when the next occurrence is computed.
+        raise InvalidRule(f"INTERVAL must be between 1 and {MAX_INTERVAL}.")
     if not _has_occurrences(rule, frequency, probe._interval):
         raise InvalidRule("The rule never produces an occurrence.")
     return rule
