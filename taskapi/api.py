@@ -15,6 +15,7 @@ from flask_smorest.etag import IF_MATCH_HEADER, IF_NONE_MATCH_HEADER, _get_etag_
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from flask_smorest.utils import prepare_response
 from sqlalchemy import Select, func, select
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from taskapi.errors import PROBLEM_MIMETYPE, handle_http_exception
@@ -104,8 +105,21 @@ class SelectPage(Page):
         return int(db.session.scalar(count) or 0)
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, except that JSON nested too deeply to decode is a 400, not a 500."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            # webargs answers JSONDecodeError with its usual 400 "Invalid JSON body."
+            raise json.JSONDecodeError("JSON nested too deeply", doc="<body>", pos=0) from None
+
+
 class Blueprint(flask_smorest.Blueprint):
     """Blueprint with the contract's pagination headers and optional `If-Match`."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     # The contract's defaults: page_size 50 unless asked, at most 100 (flask-smorest's is 10).
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}

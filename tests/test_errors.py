@@ -17,6 +17,14 @@ def test_malformed_json_is_a_bad_request(client, auth_headers):
     assert client.get("/v1/tasks", headers=auth_headers).get_json() == []
 
 
+@pytest.mark.parametrize("raw", ["[" * 100_000, '{"a":' * 50_000, "[" * 5000 + "]" * 5000])
+def test_json_nested_too_deeply_is_a_bad_request(client, auth_headers, raw):
+    response = client.post(
+        "/v1/tasks", data=raw, content_type="application/json", headers=auth_headers
+    )
+    assert_problem(response, 400, "bad_request")
+
+
 def test_malformed_json_on_an_open_route(client):
     response = client.post("/v1/auth/register", data="{nope", content_type="application/json")
     assert_problem(response, 400, "bad_request")
