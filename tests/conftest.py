@@ -85,14 +85,11 @@ def truncate_all(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+        # DELETE, not TRUNCATE: on tables this small it is several times faster on PostgreSQL
+        # (TRUNCATE swaps the table files on every call).
         with db.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-                )
-            else:
-                for table in tables:
-                    connection.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
 
 
 @pytest.fixture
