@@ -299,12 +299,20 @@ def test_pages_never_repeat_or_skip_a_task_even_with_equal_timestamps(
     assert again == seen
 
 
-def test_list_default_page_size_is_50(client, auth_headers, create_task):
-    for number in range(51):
-        create_task(title=f"Task {number}")
+def test_list_default_page_size_is_50(app, client, auth_headers, create_task):
+    owner_id = create_task()["id"]
+    with app.app_context():
+        user_id = db.session.get(Task, uuid.UUID(owner_id)).user_id
+        now = datetime.now(UTC)
+        db.session.add_all(
+            Task(user_id=user_id, title=f"Task {n}", created_at=now, updated_at=now)
+            for n in range(50)
+        )
+        db.session.commit()
     response = client.get("/v1/tasks", headers=auth_headers)
     assert len(response.get_json()) == 50
     assert json.loads(response.headers["X-Pagination"])["total_pages"] == 2
+    assert len(client.get("/v1/tasks?page=2", headers=auth_headers).get_json()) == 1
 
 
 # ETags -----------------------------------------------------------------------
@@ -388,3 +396,45 @@ def test_if_match_is_required_when_configured(make_app, make_user):
         f"/v1/tasks/{task_id}", headers={**headers, "If-Match": patched.headers["ETag"]}
     )
     assert deleted.status_code == 204
+
+
+# History (written by every change, in the change's transaction) ----------------------
+
+
+def history_of(app, task_id):
+    from taskapi.models import HistoryEntry
+
+    with app.app_context():
+        entries = db.session.scalars(
+            sa.select(HistoryEntry)
+            .where(HistoryEntry.task_id == uuid.UUID(task_id))
+            .order_by(HistoryEntry.id)
+        ).all()
+        return [(entry.action, entry.changes, entry.actor_type) for entry in entries]
+
+
+def test_every_change_writes_exactly_one_history_entry(app, client, auth_headers, create_task):
+    task = create_task(title="Tracked")
+    url = f"/v1/tasks/{task['id']}"
+    client.patch(url, json={"priority": "high"}, headers=auth_headers)
+    client.patch(url, json={"priority": "high"}, headers=auth_headers)  # no change, no entry
+    client.patch(url, json={"priority": "urgent"}, headers=auth_headers)  # refused, no entry
+    client.post(f"{url}/complete", headers=auth_headers)
+    client.post(f"{url}/complete", headers=auth_headers)  # already completed, no entry
+    client.post(f"{url}/reopen", headers=auth_headers)
+    client.delete(url, headers=auth_headers)
+
+    entries = history_of(app, task["id"])
+    assert [action for action, _, _ in entries] == [
+        "created",
+        "updated",
+        "completed",
+        "reopened",
+        "deleted",
+    ]
+    assert all(actor == "user" for _, _, actor in entries)
+    created, updated, completed, _, deleted = (changes for _, changes, _ in entries)
+    assert created["title"] == {"old": None, "new": "Tracked"}
+    assert updated == {"priority": {"old": "medium", "new": "high"}}
+    assert completed["completed"] == {"old": False, "new": True}
+    assert deleted["title"] == {"old": "Tracked", "new": None}
