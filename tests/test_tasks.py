@@ -111,7 +111,9 @@ def test_put_replaces_the_task(client, auth_headers, create_task):
     assert replaced["updated_at"] > task["updated_at"]
     assert replaced["completed_at"] is not None
     assert response.headers["ETag"] != ""
-    assert client.get(f"/v1/tasks/{task['id']}", headers=auth_headers).get_json() == replaced
+    fetched = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
+    assert fetched.get_json() == replaced
+    assert fetched.headers["ETag"] == response.headers["ETag"]
 
 
 def test_put_requires_a_title(client, auth_headers, create_task):
@@ -160,6 +162,11 @@ def test_complete_and_reopen(client, auth_headers, create_task):
     assert body["task"]["completed"] is True
     assert body["task"]["completed_at"] is not None
     assert body["next"] is None
+
+    # The command's ETag is the task's, usable as If-Match for the next change.
+    fetched = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
+    assert fetched.headers["ETag"] == done.headers["ETag"]
+    assert fetched.get_json() == body["task"]
 
     again = client.post(f"/v1/tasks/{task['id']}/complete", headers=auth_headers).get_json()
     assert again == {"task": body["task"], "next": None}
