@@ -184,3 +184,73 @@ def test_openapi_documents_pagination_parameters(spec):
     assert by_name["page_size"]["schema"]["maximum"] == 100
     assert by_name["page_size"]["schema"]["default"] == 50
     assert by_name["page"]["schema"]["minimum"] == 1
+
+
+# Request logs, security headers, CORS -------------------------------------------------
+
+
+@pytest.fixture
+def access_log(caplog):
+    """Records of the `taskapi` loggers (which do not propagate to the root logger)."""
+    import logging
+
+    logger = logging.getLogger("taskapi")
+    previous = logger.level
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.INFO)
+    yield lambda: [r for r in caplog.records if r.name == "taskapi.access"]
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(previous)
+
+
+def test_one_structured_log_line_per_request(client, auth_headers, access_log):
+    me = client.get("/v1/auth/me", headers={**auth_headers, "X-Request-ID": "log-1"})
+    client.get("/nope", headers={"X-Request-ID": "log-2"})
+    records = access_log()
+    assert len(records) == 2
+    first, second = records
+    assert (first.method, first.path, first.status, first.request_id) == (
+        "GET",
+        "/v1/auth/me",
+        200,
+        "log-1",
+    )
+    assert first.user_id == me.get_json()["id"]
+    assert first.duration_ms >= 0
+    assert (second.path, second.status, second.request_id, second.user_id) == (
+        "/nope",
+        404,
+        "log-2",
+        None,
+    )
+    for record in records:
+        assert auth_headers["Authorization"].split()[1] not in record.getMessage()
+
+
+def test_security_headers(client, auth_headers):
+    response = client.get("/v1/tasks", headers=auth_headers)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_cors_allows_no_origin_by_default(client):
+    response = client.get("/v1/auth/me", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_allows_configured_origins(make_app):
+    client = make_app(CORS_ORIGINS=["https://app.example"]).test_client()
+    preflight = client.options(
+        "/v1/tasks",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = client.get("/v1/auth/me", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    allowed = client.get("/v1/auth/me", headers={"Origin": "https://app.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
