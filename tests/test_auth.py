@@ -1,6 +1,8 @@
 """Accounts and tokens: register, login, refresh with rotation, logout, me; password storage."""
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -222,3 +224,21 @@ def test_password_never_appears_in_a_response_or_a_log(client, caplog):
         text = record.getMessage() + repr(vars(record))
         assert secret not in text
         assert tokens["access_token"] not in text
+
+
+def test_concurrent_reuse_of_a_refresh_token_succeeds_once(app, client):
+    register(client, "racer@example.com")
+    refresh_token = login(client, "racer@example.com")["refresh_token"]
+    barrier = threading.Barrier(4)
+
+    def refresh():
+        barrier.wait(timeout=10)
+        return app.test_client().post("/v1/auth/refresh", headers=bearer(refresh_token))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda _: refresh(), range(4)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200, 401, 401, 401], [r.get_json() for r in responses]
+    for response in responses:
+        if response.status_code == 401:
+            assert_unauthorized(response)

@@ -254,3 +254,27 @@ def test_cors_allows_configured_origins(make_app):
     allowed = client.get("/v1/auth/me", headers={"Origin": "https://app.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
+
+
+def test_openapi_documents_auth_and_validation_errors_on_every_operation(spec):
+    open_routes = {("/v1/auth/register", "post"), ("/v1/auth/login", "post")}
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method not in {"get", "put", "post", "patch", "delete"}:
+                continue
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), where
+            if (path, method) not in open_routes:
+                assert {"bearerAuth": []} in operation.get("security", []), where
+                assert "401" in operation["responses"], where
+            if "requestBody" in operation:
+                assert "422" in operation["responses"], where
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    ref = response.get("$ref", "")
+                    content = response.get("content") or spec["components"]["responses"][
+                        ref.rsplit("/", 1)[-1]
+                    ].get("content", {})
+                    assert "application/problem+json" in content, (where, status)
