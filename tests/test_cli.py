@@ -154,3 +154,13 @@ def test_every_command_has_help(app, runner):
         result = runner.invoke(args=[*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
         assert "Usage:" in result.output
+
+
+def test_users_create_works_when_registration_is_disabled(make_app):
+    app = make_app(REGISTRATION_ENABLED=False)
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "invited@example.com", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert login(app.test_client(), "invited@example.com")["token_type"] == "Bearer"

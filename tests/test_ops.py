@@ -2,10 +2,12 @@
 
 import re
 import sqlite3
+import uuid
 from typing import Any
 
 import pytest
 from conftest import BASE_TEST_CONFIG, assert_problem
+from flask_jwt_extended import create_access_token
 from openapi_spec_validator import validate
 
 from taskapi import create_app
@@ -68,6 +70,18 @@ def test_api_route_is_503_when_the_database_is_unreachable(standalone_app):
     response = app.test_client().post(
         "/v1/auth/login", json={"email": "x@example.com", "password": "whatever1"}
     )
+    assert_problem(response, 503, "service_unavailable")
+
+
+def test_authenticated_route_is_503_when_the_database_is_unreachable(standalone_app):
+    """The token check needs the database: its failure is a 503, not a 401 or a 500."""
+    app = standalone_app(
+        SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/unreachable",
+        DB_CONNECT_TIMEOUT=1,
+    )
+    with app.app_context():
+        token = create_access_token(identity=str(uuid.uuid4()))
+    response = app.test_client().get("/v1/tasks", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 503, "service_unavailable")
 
 
