@@ -90,6 +90,15 @@ def truncate_all(app: Flask) -> None:
         with db.engine.begin() as connection:
             for table in tables:
                 connection.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
+            if connection.dialect.name == "postgresql":
+                # Integer ids start again at 1, as they do on SQLite after the DELETE.
+                connection.execute(
+                    sa.text(
+                        "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                    )
+                )
 
 
 @pytest.fixture

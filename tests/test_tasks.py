@@ -445,3 +445,12 @@ def test_every_change_writes_exactly_one_history_entry(app, client, auth_headers
     assert updated == {"priority": {"old": "medium", "new": "high"}}
     assert completed["completed"] == {"old": False, "new": True}
     assert deleted["title"] == {"old": "Tracked", "new": None}
+
+
+def test_history_ids_start_at_one_in_every_test(app, create_task):
+    """Each test starts from empty tables, identity counters included."""
+    from taskapi.models import HistoryEntry
+
+    create_task()
+    with app.app_context():
+        assert db.session.scalars(sa.select(HistoryEntry.id)).all() == [1]
