@@ -71,6 +71,10 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
 
 def init_rate_limits(app: Flask) -> None:
     """Build this app's limiter from RATELIMIT_* settings (RATELIMIT_ENABLED=false: none)."""
+    storage_options: dict[str, str | int] = {}
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # An unreachable or stalled Redis must cost a request a second at most.
+        storage_options = {"socket_connect_timeout": 1, "socket_timeout": 1}
     limiter = Limiter(
         key_func=client_key,
         default_limits=[
@@ -89,7 +93,9 @@ def init_rate_limits(app: Flask) -> None:
                 exempt_when=_not_credential_request,
             ),
         ],
-        # The limiter's storage failing (Redis down) must not take the API down with it.
+        storage_options=storage_options,
+        # The limiter's storage failing (Redis down) must not take the API down with it: the
+        # request is served unlimited and the failure logged.
         swallow_errors=True,
     )
     limiter.init_app(app)

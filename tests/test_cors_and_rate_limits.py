@@ -164,6 +164,17 @@ def test_limits_hold_across_instances_sharing_redis(make_app, storage, shared):
             connection.delete(name)
 
 
+def test_unreachable_storage_fails_open(make_app, auth_headers):
+    other = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+        RATELIMIT_DEFAULT="1/minute",
+    )
+    client = other.test_client()
+    for _ in range(3):
+        assert client.get("/v1/tasks", headers=auth_headers).status_code == 200
+
+
 def test_invalid_limit_settings_refuse_to_start():
     with pytest.raises(ConfigError, match="RATELIMIT_DEFAULT"):
         create_app({"RATELIMIT_DEFAULT": "lots", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
