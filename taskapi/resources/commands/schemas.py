@@ -24,7 +24,7 @@ class TaskUpdateCommandSchema(TaskPatchSchema):
 class TaskListCommandSchema(TaskQueryArgsSchema):
     """The list filters, and the page as fields."""
 
-    class Meta:
+    class Meta(TaskQueryArgsSchema.Meta):
         unknown = ma.RAISE  # a body, not a query string: unknown fields are refused
 
     page = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1))
