@@ -178,3 +178,24 @@ def test_unreachable_storage_fails_open(make_app, auth_headers):
 def test_invalid_limit_settings_refuse_to_start():
     with pytest.raises(ConfigError, match="RATELIMIT_DEFAULT"):
         create_app({"RATELIMIT_DEFAULT": "lots", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_settings_come_from_the_environment():
+    from taskapi.config import Config
+
+    config = Config.from_env(
+        {
+            "RATELIMIT_ENABLED": "false",
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "RATELIMIT_AUTH": "5/minute",
+            "APIKEY_ROTATION_GRACE_SECONDS": "30",
+            "CORS_ORIGINS": f"{ORIGIN}, https://other.example.com",
+        }
+    )
+    assert config["RATELIMIT_ENABLED"] is False
+    assert config["RATELIMIT_STORAGE_URI"] == REDIS_URL
+    assert config["RATELIMIT_AUTH"] == "5/minute"
+    assert config["RATELIMIT_DEFAULT"] == "600/minute"
+    assert config["APIKEY_ROTATION_GRACE_SECONDS"] == 30
+    assert config["CORS_ORIGINS"] == [ORIGIN, "https://other.example.com"]
+    assert Config.from_env({})["CORS_ORIGINS"] == []
