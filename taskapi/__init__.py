@@ -17,7 +17,8 @@ MIGRATIONS_DIR = PACKAGE_ROOT.parent / "migrations"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the application: config, extensions, errors, auth, blueprints, CLI."""
+    """Build the application: config, extensions, errors, request hooks, rate limits,
+    blueprints, CLI."""
     app = Flask(__name__, instance_path=str(PACKAGE_ROOT.parent / "instance"))
     settings = Config.from_env()
     settings.update(config or {})
@@ -32,13 +33,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_error_handlers(app)
     register_request_hooks(app)
+    register_rate_limits(app)
     register_blueprints(app)
     register_commands(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from taskapi.auth import API_KEY, BEARER, register_jwt_handlers
+    from taskapi.auth import API_KEY, BEARER, UserRoutesPlugin, register_jwt_handlers
     from taskapi.extensions import api, cors, db, jwt, migrate
 
     db.init_app(app)
@@ -50,7 +52,17 @@ def register_extensions(app: Flask) -> None:
     cors.init_app(
         app,
         resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"]}},
-        expose_headers=["ETag", "Location", "X-Pagination", "Link", "X-Request-ID", "Retry-After"],
+        expose_headers=[
+            "ETag",
+            "Location",
+            "X-Pagination",
+            "Link",
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
         allow_headers=[
             "Authorization",
             "Content-Type",
@@ -59,9 +71,11 @@ def register_extensions(app: Flask) -> None:
             "X-API-Key",
             "X-Request-ID",
         ],
+        # Credentials travel in headers, never cookies: no credentialed CORS (and so never a
+        # wildcard origin with credentials).
         supports_credentials=False,
     )
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [UserRoutesPlugin()]})
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -90,13 +104,28 @@ def register_error_handlers(app: Flask) -> None:
     register(app)
 
 
+def register_rate_limits(app: Flask) -> None:
+    # After the request hooks: a 429 carries the request id like any other response.
+    from taskapi.ratelimit import init_rate_limits
+
+    init_rate_limits(app)
+
+
 def register_blueprints(app: Flask) -> None:
+    from taskapi.auth import keep_user_prefix
     from taskapi.extensions import api
-    from taskapi.resources import auth, ops, tasks
+    from taskapi.resources import auth, commands, ops, tasks, users
+
+    #: Resources served for the caller under /v1/… and, for service keys and admins, for any
+    #: user under /v1/users/<user_id>/… (same views). A `/v1` blueprint joins both by being here.
+    user_addressed = (tasks, commands)
 
     app.register_blueprint(ops.assets_blp)
-    for module in (ops, auth, tasks):
+    for module in (ops, auth, users, *user_addressed):
         api.register_blueprint(module.blp)
+    for module in user_addressed:
+        api.register_user_blueprint(module.blp)
+    app.url_defaults(keep_user_prefix)
 
 
 def register_commands(app: Flask) -> None:

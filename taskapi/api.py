@@ -47,8 +47,37 @@ class ProblemSchema(ma.Schema):
     request_id = ma.fields.String(allow_none=True)
 
 
+#: Where the user-addressed family of a `/v1/…` blueprint is served.
+USER_URL_PREFIX = "/v1/users/<user_id>"
+USER_ID_PARAMETER = {
+    "in": "path",
+    "name": "user_id",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": (
+        "The user whose data is addressed: any user for a service key or an admin, only "
+        "your own id otherwise (another id answers 404)"
+    ),
+}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def register_user_blueprint(self, blp: flask_smorest.Blueprint) -> None:
+        """Serve a `/v1/…` blueprint a second time, for one user, under `/v1/users/<user_id>/…`.
+
+        Same views, same code; `authenticated()` consumes `user_id` and resolves the owner.
+        """
+        prefix = blp.url_prefix or ""
+        if not prefix.startswith("/v1"):
+            raise ValueError(f"blueprint {blp.name!r}: its url_prefix must start with /v1")
+        self.register_blueprint(
+            blp,
+            url_prefix=USER_URL_PREFIX + prefix.removeprefix("/v1"),
+            name=f"user_{blp.name}",
+            parameters=[USER_ID_PARAMETER],
+        )
 
     def _register_responses(self) -> None:
         """Document every error response as application/problem+json."""

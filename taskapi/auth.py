@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, g
+from apispec import BasePlugin
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import exists, select
 
-from taskapi.errors import Forbidden, problem
+from taskapi.errors import Forbidden, NotFound, problem
 from taskapi.extensions import db, jwt
 from taskapi.models import RevokedToken, User
 
@@ -68,30 +69,142 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def authenticated(scope: str | None = None, *, refresh: bool = False) -> Callable[[F], F]:
-    """Require a valid access token (or, with `refresh=True`, a refresh token)."""
+#: Request header that carries a service client's API key.
+API_KEY_HEADER = "X-API-Key"
+
+#: Scope value meaning: an API key needs no particular scope here, only the user prefix.
+ANY_SCOPE = "*"
+
+#: Path parameter of the user-addressed routes (`/v1/users/<user_id>/…`).
+USER_ID = "user_id"
+USER_PATH_PREFIX = "/v1/users/{user_id}/"
+
+#: A scope, or a function of the view's keyword arguments that returns one (e.g. per command).
+Scope = str | Callable[[dict[str, Any]], str]
+
+
+def authenticated(
+    scope: Scope | None = None, *, refresh: bool = False, service: bool = False
+) -> Callable[[F], F]:
+    """Authenticate the caller and decide whose data the request addresses.
+
+    - A user's access token (or, with `refresh=True`, refresh token) has full access to its own
+      data, without scopes; under `/v1/users/<user_id>/…` only to its own id (any other: 404),
+      unless the user is an admin (any existing user).
+    - An API key (`X-API-Key`) needs `scope` (`ANY_SCOPE`: none in particular) and acts for the
+      user named by the `/v1/users/<user_id>/…` prefix: on a route without it a key is refused
+      (403), as it is on routes with no `scope` (user tokens only).
+    - `service=True`: the route acts on no user's data (provisioning): a key with `scope` may
+      call it without a user prefix, and a user's token must be an admin's.
+
+    The `user_id` path parameter is consumed here (the view never sees it); `g.owner` is the
+    addressed user, `g.principal` the caller.
+    """
 
     def decorator(func: F) -> F:
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request(refresh=refresh)
-            user = cast(User, g.pop("_jwt_user"))
-            g.principal = Principal(actor_type="user", actor_id=str(user.id), user=user)
-            g.owner = user
+            addressed = kwargs.pop(USER_ID) if USER_ID in kwargs else None
+            presented = request.headers.get(API_KEY_HEADER)
+            if presented is not None and not refresh:
+                required = scope(kwargs) if callable(scope) else scope
+                g.principal, g.owner = _key_caller(presented, required, addressed, service)
+            else:
+                g.principal, g.owner = _user_caller(addressed, refresh, service)
             return func(*args, **kwargs)
 
         responses: dict[str, Any] = {"401": "UNAUTHORIZED"}
-        if scope:
+        if scope or service:
             responses["403"] = "FORBIDDEN"
+        extra: dict[str, Any] = {"security": [{BEARER: []}], "responses": responses}
+        if scope:
+            named = "any" if scope == ANY_SCOPE else scope
+            extra["x-api-key-scope"] = named if isinstance(named, str) else "per request"
+        if service:
+            extra["security"] = [{BEARER: []}, {API_KEY: []}]
         apidoc = deepcopy(getattr(func, "_apidoc", {}))
-        apidoc["manual_doc"] = deepupdate(
-            apidoc.get("manual_doc", {}),
-            {"security": [{BEARER: []}], "responses": responses},
-        )
+        apidoc["manual_doc"] = deepupdate(apidoc.get("manual_doc", {}), extra)
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         return cast(F, wrapper)
 
     return decorator
+
+
+def _key_caller(
+    presented: str, required: str | None, addressed: str | None, service: bool
+) -> tuple[Principal, User | None]:
+    from taskapi.services import api_keys
+
+    key = api_keys.authenticate(presented)
+    principal = Principal(actor_type="api_key", actor_id=str(key.id), scopes=frozenset(key.scopes))
+    if required is None:
+        raise Forbidden("This endpoint needs a user's token; API keys cannot call it.")
+    if required != ANY_SCOPE and required not in principal.scopes:
+        raise Forbidden(f"The API key lacks the scope {required!r}.")
+    if addressed is None:
+        if service:
+            return principal, None
+        raise Forbidden("An API key acts for a user: call this endpoint under /v1/users/{user_id}.")
+    return principal, _addressed_user(addressed)
+
+
+def _user_caller(
+    addressed: str | None, refresh: bool, service: bool
+) -> tuple[Principal, User | None]:
+    verify_jwt_in_request(refresh=refresh)
+    user = cast(User, g.pop("_jwt_user"))
+    principal = Principal(actor_type="user", actor_id=str(user.id), user=user)
+    if service:
+        if not user.is_admin:
+            raise Forbidden("Only an administrator may do this.")
+        return principal, None
+    if addressed is None or parse_uuid(addressed) == user.id:
+        return principal, user
+    if not user.is_admin:
+        raise NotFound("User not found.")
+    return principal, _addressed_user(addressed)
+
+
+def _addressed_user(user_id: str) -> User:
+    key = parse_uuid(user_id)
+    user = db.session.get(User, key) if key is not None else None
+    if user is None:
+        raise NotFound("User not found.")
+    if not user.is_active:
+        raise Forbidden("This user is disabled.")
+    return user
+
+
+def keep_user_prefix(endpoint: str, values: dict[str, Any]) -> None:
+    """`url_for` default: links built while serving `/v1/users/<user_id>/…` stay under it."""
+    if USER_ID in values or not request or not request.view_args:
+        return
+    if USER_ID in request.view_args and current_app.url_map.is_endpoint_expecting(
+        endpoint, USER_ID
+    ):
+        values[USER_ID] = request.view_args[USER_ID]
+
+
+class UserRoutesPlugin(BasePlugin):
+    """Documents the user-addressed family: API keys are accepted there (only there), and an
+    unknown user is a 404."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        user_addressed = path is not None and (
+            path.startswith(USER_PATH_PREFIX) or path == USER_PATH_PREFIX.rstrip("/")
+        )
+        if not user_addressed or not operations:
+            return
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            if operation.get("x-api-key-scope"):
+                operation["security"] = [{BEARER: []}, {API_KEY: []}]
+            responses = operation.setdefault("responses", {})
+            if 404 not in responses and "404" not in responses:
+                responses["404"] = "NOT_FOUND"
 
 
 def _unauthorized(detail: str) -> Any:

@@ -86,6 +86,12 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("SERVER_THREADS", "SERVER_THREADS", "int", 8),
     ("SERVER_CONNECTION_LIMIT", "SERVER_CONNECTION_LIMIT", "int", 2000),
     ("SERVER_CHANNEL_TIMEOUT", "SERVER_CHANNEL_TIMEOUT", "int", 60),
+    ("APIKEY_ROTATION_GRACE_SECONDS", "APIKEY_ROTATION_GRACE_SECONDS", "int", 86400),
+    ("RATELIMIT_ENABLED", "RATELIMIT_ENABLED", "bool", True),
+    ("RATELIMIT_STORAGE_URI", "RATELIMIT_STORAGE_URI", str, "memory://"),
+    ("RATELIMIT_KEY_PREFIX", "RATELIMIT_KEY_PREFIX", str, "taskapi"),
+    ("RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", str, "600/minute"),
+    ("RATELIMIT_AUTH", "RATELIMIT_AUTH", str, "10/minute"),
 ]
 
 
@@ -108,6 +114,8 @@ class Config:
     PROPAGATE_EXCEPTIONS = False
     # Headers larger than this are refused by waitress before the app sees them.
     MAX_REQUEST_HEADER_SIZE = 64 * 1024
+    # X-RateLimit-Limit/-Remaining/-Reset on every limited response, Retry-After on a 429.
+    RATELIMIT_HEADERS_ENABLED = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -150,6 +158,21 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
     config["SECRET_KEY"] = config["JWT_SECRET_KEY"]
+    _check_rate_limits(config)
+
+
+def _check_rate_limits(config: Mapping[str, Any]) -> None:
+    """Refuse to start with a rate limit Flask-Limiter would only reject on the first request."""
+    from limits import parse_many
+
+    for key in ("RATELIMIT_DEFAULT", "RATELIMIT_AUTH"):
+        try:
+            parse_many(config[key])
+        except ValueError:
+            raise ConfigError(
+                f"{key} must be a rate limit such as '600/minute' or '10 per second', "
+                f"got {config[key]!r}"
+            ) from None
 
 
 def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:

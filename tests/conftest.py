@@ -33,6 +33,8 @@ BASE_TEST_CONFIG: dict[str, Any] = {
     "PASSWORD_HASH_MEMORY_KIB": 256,
     "LOG_LEVEL": "WARNING",
     "JWT_SECRET_KEY": "test-secret-" + "x" * 40,
+    # Off except in the tests that check them (they build an app with make_app).
+    "RATELIMIT_ENABLED": False,
 }
 
 

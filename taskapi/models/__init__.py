@@ -1,8 +1,9 @@
 """The tables, one module each."""
 
+from taskapi.models.api_key import ApiKey
 from taskapi.models.history import HistoryEntry
 from taskapi.models.task import Task
 from taskapi.models.token import RevokedToken
 from taskapi.models.user import User
 
-__all__ = ["HistoryEntry", "RevokedToken", "Task", "User"]
+__all__ = ["ApiKey", "HistoryEntry", "RevokedToken", "Task", "User"]

@@ -1,13 +1,15 @@
 """Task resources: CRUD and the completion commands."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from taskapi.api import Blueprint, SelectPage
 from taskapi.auth import authenticated, current_owner
-from taskapi.models import Task
+from taskapi.models import Task, User
 from taskapi.resources.tasks.schemas import (
     CompletionSchema,
     TaskCreateSchema,
@@ -20,6 +22,12 @@ from taskapi.services import tasks
 blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks", description="Tasks")
 
 NOT_FOUND = {"response": "NOT_FOUND", "description": "No such task (or not yours)"}
+
+
+def list_query(owner: User, filters: Mapping[str, Any]) -> Select[tuple[Task]]:
+    """The owner's tasks matching `filters` (TaskQueryArgsSchema): the REST list and the
+    `list_tasks` command both page through this."""
+    return tasks.task_query(owner)
 
 
 def check_etag(task: Task) -> None:
@@ -35,27 +43,28 @@ def completion(result: tuple[Task, Task | None]) -> dict[str, Any]:
 
 @blp.route("")
 class Tasks(MethodView):
-    @authenticated()
+    @authenticated(scope="tasks:read")
     @blp.arguments(TaskQueryArgsSchema, location="query")
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self, args):
         """List your tasks, a page at a time"""
-        return tasks.task_query(current_owner())
+        return list_query(current_owner(), args)
 
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, data):
         """Create a task"""
         task = tasks.create_task(current_owner(), data)
-        return task, 201, {"Location": url_for("tasks.TaskItem", task_id=task.id)}
+        # Relative endpoint: under /v1/users/<user_id>/tasks the link stays in that family.
+        return task, 201, {"Location": url_for(".TaskItem", task_id=task.id)}
 
 
 @blp.route("/<task_id>")
 class TaskItem(MethodView):
-    @authenticated()
+    @authenticated(scope="tasks:read")
     @blp.etag
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, **NOT_FOUND)
@@ -63,7 +72,7 @@ class TaskItem(MethodView):
         """Get a task"""
         return tasks.get_task(current_owner(), task_id)
 
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.arguments(TaskCreateSchema)
     @blp.response(200, TaskSchema)
@@ -72,7 +81,7 @@ class TaskItem(MethodView):
         """Replace a task (optional fields left out go back to their defaults)"""
         return tasks.replace_task(current_owner(), task_id, data, check_etag)
 
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.arguments(TaskPatchSchema)
     @blp.response(200, TaskSchema)
@@ -81,7 +90,7 @@ class TaskItem(MethodView):
         """Change some fields of a task"""
         return tasks.update_task(current_owner(), task_id, data, check_etag)[0]
 
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.response(204)
     @blp.alt_response(404, **NOT_FOUND)
@@ -99,7 +108,7 @@ def _command_doc(func):
 
 @blp.route("/<task_id>/complete")
 class CompleteTask(MethodView):
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.response(200, CompletionSchema)
     @_command_doc
@@ -110,7 +119,7 @@ class CompleteTask(MethodView):
 
 @blp.route("/<task_id>/reopen")
 class ReopenTask(MethodView):
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.response(200, CompletionSchema)
     @_command_doc
@@ -121,7 +130,7 @@ class ReopenTask(MethodView):
 
 @blp.route("/<task_id>/toggle")
 class ToggleTask(MethodView):
-    @authenticated()
+    @authenticated(scope="tasks:write")
     @blp.etag
     @blp.response(200, CompletionSchema)
     @_command_doc

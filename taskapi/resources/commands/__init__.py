@@ -1,0 +1,3 @@
+from taskapi.resources.commands.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,3 @@
+from taskapi.resources.users.routes import blp
+
+__all__ = ["blp"]
