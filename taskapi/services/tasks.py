@@ -15,7 +15,7 @@ from taskapi.extensions import db
 from taskapi.models import Task, User
 from taskapi.models.types import utcnow
 from taskapi.services import history
-from taskapi.services.recurrence import next_occurrence
+from taskapi.services.recurrence import InvalidRule, check_series, next_occurrence
 
 #: Called with the locked task before it changes; raises to refuse (e.g. a stale If-Match).
 Precondition = Callable[[Task], None]
@@ -85,7 +85,7 @@ def create_task(owner: User, data: Mapping[str, Any]) -> Task:
         setattr(task, name, value)
     task.completed_at = now if task.completed else None
     if task.recurrence_rule:
-        task.recurrence_start = task.due_date
+        _start_series(task)
     db.session.add(task)
     history.record(owner.id, task.id, "created", history.initial_values(task.snapshot()))
     db.session.commit()
@@ -172,7 +172,7 @@ def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | 
         task.recurrence_start = None
     elif task.recurrence_rule != old_rule or task.due_date != old_due or not task.recurrence_start:
         # A new rule or due date starts a new series at this task.
-        task.recurrence_start = task.due_date
+        _start_series(task)
 
     changes = history.diff(before, task.snapshot())
     spawned = None
@@ -194,13 +194,26 @@ def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | 
     return task, spawned
 
 
+def _start_series(task: Task) -> None:
+    """Make the task the start (RFC 5545 DTSTART) of a new series; 422 if the rule never recurs
+    from its due date (e.g. `FREQ=HOURLY;INTERVAL=2;BYHOUR=0` from an odd hour).
+    `_check_consistency` has made sure a task with a rule has a due date."""
+    rule, start = task.recurrence_rule or "", task.due_date or utcnow()
+    try:
+        check_series(rule, start)
+    except InvalidRule as error:
+        raise ValidationFailed.field("recurrence_rule", str(error)) from None
+    task.recurrence_start = task.due_date
+
+
 def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:
-    """The series' next occurrence after the completed task's due date, or None when exhausted."""
+    """The series' next occurrence after the completed task's due date, or None when exhausted
+    or when that occurrence already exists (the task was completed, reopened, completed again)."""
     if not task.recurrence_rule or task.due_date is None:
         return None
     start = task.recurrence_start or task.due_date
     due = next_occurrence(task.recurrence_rule, start, task.due_date)
-    if due is None:
+    if due is None or _occurrence_exists(owner, task.recurrence_rule, start, due):
         return None
     reminder = None
     if task.reminder_at is not None:
@@ -223,6 +236,16 @@ def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:
     )
     db.session.add(spawned)
     return spawned
+
+
+def _occurrence_exists(owner: User, rule: str, start: datetime, due: datetime) -> bool:
+    statement = select(Task.id).where(
+        Task.user_id == owner.id,
+        Task.recurrence_rule == rule,
+        Task.recurrence_start == start,
+        Task.due_date == due,
+    )
+    return db.session.scalars(statement.limit(1)).first() is not None
 
 
 def _check_consistency(values: Mapping[str, Any]) -> None:
