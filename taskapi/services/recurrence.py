@@ -19,7 +19,7 @@ MAX_COUNT = 1_000_000
 _PREFIX = re.compile(r"^\s*RRULE:", re.IGNORECASE)
 # Only the characters an RRULE value can hold: no spaces, line breaks or `:` that would let
 # dateutil read further properties (`DTSTART:…`, `EXDATE:…`) out of the text.
-_RULE_TEXT = re.compile(r"^[A-Z0-9=;,+-]+$")
+_RULE_TEXT = re.compile(r"[A-Z0-9=;,+-]+")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
@@ -61,7 +61,7 @@ def normalize_rule(text: str) -> str:
     `check_series` answers that once the due date is known.
     """
     rule = _PREFIX.sub("", text).strip().upper()
-    if not _RULE_TEXT.match(rule):
+    if not _RULE_TEXT.fullmatch(rule):
         raise InvalidRule("Must be a single RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE.")
     parts: dict[str, str] = {}
     for part in rule.split(";"):
