@@ -207,13 +207,12 @@ def _start_series(task: Task) -> None:
 
 
 def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:
-    """The series' next occurrence after the completed task's due date, or None when exhausted
-    or when that occurrence already exists (the task was completed, reopened, completed again)."""
+    """The series' next occurrence after the completed task's due date, or None when exhausted."""
     if not task.recurrence_rule or task.due_date is None:
         return None
     start = task.recurrence_start or task.due_date
     due = next_occurrence(task.recurrence_rule, start, task.due_date)
-    if due is None or _occurrence_exists(owner, task.recurrence_rule, start, due):
+    if due is None:
         return None
     reminder = None
     if task.reminder_at is not None:
@@ -236,16 +235,6 @@ def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:
     )
     db.session.add(spawned)
     return spawned
-
-
-def _occurrence_exists(owner: User, rule: str, start: datetime, due: datetime) -> bool:
-    statement = select(Task.id).where(
-        Task.user_id == owner.id,
-        Task.recurrence_rule == rule,
-        Task.recurrence_start == start,
-        Task.due_date == due,
-    )
-    return db.session.scalars(statement.limit(1)).first() is not None
 
 
 def _check_consistency(values: Mapping[str, Any]) -> None:
