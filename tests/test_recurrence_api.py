@@ -281,6 +281,11 @@ INVALID_RULES = [
     "FREQ=DAILY;UNTIL=tomorrow",
     "FREQ=DAILY;COUNT=\u0661",  # a digit, but not an ASCII one
     "FREQ=DAILY;X-NAME=1",
+    "FREQ=HOURLY;BYSECOND=60",  # dateutil cannot build second 60
+    "FREQ=MONTHLY;BYDAY=53MO",  # dateutil fails while iterating
+    "FREQ=WEEKLY;BYDAY=1MO",
+    "FREQ=WEEKLY;BYMONTHDAY=1",
+    "FREQ=DAILY;BYSETPOS=1",
     "FREQ=DAILY;" + "BYHOUR=1;" * 200,
 ]
 

@@ -126,6 +126,8 @@ def rules(draw: st.DrawFn, start: datetime) -> Rule:
     bymonthday: tuple[int, ...] = ()
     bymonth: tuple[int, ...] = ()
     shape = draw(st.sampled_from(["plain", "byday", "bymonthday", "both"]))
+    if freq == "WEEKLY" and shape != "plain":
+        shape = "byday"  # RFC 5545: no BYMONTHDAY in a WEEKLY rule
     if shape in ("byday", "both"):
         days = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=3, unique=True))
         ordinal = freq in ("MONTHLY", "YEARLY") and draw(st.booleans())
@@ -215,6 +217,48 @@ def test_exhausted_series_has_no_next(start: datetime, count: int, freq: str) ->
     assert len(series) == count
     assert next_occurrence(rule.text(), start, series[-1]) is None
     assert next_occurrence(rule.text(), start, series[-1] + timedelta(days=3650)) is None
+
+
+RULE_PARTS = [
+    *(f"FREQ={freq}" for freq in ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY", "SECONDLY")),
+    *(f"INTERVAL={n}" for n in (0, 1, 3, 7, 999, 1000)),
+    *(f"COUNT={n}" for n in (0, 1, 1_000_000)),
+    *(f"UNTIL={value}" for value in ("00010101", "20261231T235959Z", "99991231", "20260230")),
+    "BYSECOND=0,30",
+    "BYSECOND=60",
+    "BYMINUTE=59",
+    "BYHOUR=0,12",
+    "BYHOUR=23",
+    *(f"BYDAY={value}" for value in ("MO", "SA,SU", "-1SU", "5FR", "6MO", "53MO", "-53FR")),
+    *(f"BYMONTHDAY={n}" for n in (0, 1, 29, 30, 31, -1, -31)),
+    *(f"BYYEARDAY={n}" for n in (1, 60, 366, -366)),
+    *(f"BYWEEKNO={n}" for n in (1, 53, -53)),
+    *(f"BYMONTH={n}" for n in (2, 12)),
+    *(f"BYSETPOS={n}" for n in (1, 2, -1, 366)),
+    "WKST=SU",
+]
+any_starts = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+    lambda moment: moment.replace(tzinfo=UTC)
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    parts=st.lists(st.sampled_from(RULE_PARTS), min_size=1, max_size=5, unique=True),
+    start=starts | any_starts,
+)
+def test_any_rule_is_accepted_or_refused_never_crashes(parts: list[str], start: datetime) -> None:
+    """Whatever the combination, validation answers InvalidRule (a 422) or a usable series."""
+    try:
+        rule = normalize_rule(";".join(parts))
+        check_series(rule, start)
+    except InvalidRule:
+        return
+    following = next_occurrence(rule, start, start)
+    assert following is None or following > start
+    if following is not None:
+        after = next_occurrence(rule, start, following)
+        assert after is None or after > following
 
 
 # Examples that pin the behaviour a reader would check by hand.

@@ -21,12 +21,13 @@ _PREFIX = re.compile(r"^\s*RRULE:", re.IGNORECASE)
 # dateutil read further properties (`DTSTART:…`, `EXDATE:…`) out of the text.
 _RULE_TEXT = re.compile(r"[A-Z0-9=;,+-]+")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_WEEKDAY_INITIALS = ("", "M", "T", "W", "F", "S")
 _BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
 _INTEGER = re.compile(r"^[+-]?\d{1,4}$")
 #: Integer list parts: (smallest, largest, whether negative values count from the end).
 _INTEGER_LISTS = {
-    "BYSECOND": (0, 60, False),
+    "BYSECOND": (0, 59, False),  # RFC 5545 allows 60 for leap seconds; datetimes cannot hold one
     "BYMINUTE": (0, 59, False),
     "BYHOUR": (0, 23, False),
     "BYMONTHDAY": (1, 31, True),
@@ -74,16 +75,44 @@ def normalize_rule(text: str) -> str:
             raise InvalidRule(f"{name} needs a value.")
         parts[name] = value
         _check_part(name, value)
-    if "FREQ" not in parts:
-        raise InvalidRule("The rule needs a FREQ part, e.g. FREQ=DAILY.")
-    if "COUNT" in parts and "UNTIL" in parts:
-        raise InvalidRule("COUNT and UNTIL cannot both be set.")
+    _check_combination(parts)
     # dateutil has the last word; start at a listed hour so that an HOURLY rule with an INTERVAL
     # and BYHOUR (reachable or not, depending on the start) is judged on its syntax only.
     hour = int(parts["BYHOUR"].split(",")[0]) if "BYHOUR" in parts else 0
     if not _ever_recurs(_parse(rule, datetime(2000, 1, 1, hour))):
         raise InvalidRule(_NEVER)
     return rule
+
+
+def _check_combination(parts: dict[str, str]) -> None:
+    """The MUST NOTs of RFC 5545 section 3.3.10 about parts used together."""
+    frequency = parts.get("FREQ")
+    if frequency is None:
+        raise InvalidRule("The rule needs a FREQ part, e.g. FREQ=DAILY.")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise InvalidRule("COUNT and UNTIL cannot both be set.")
+    ordinal = any(day[:1] not in _WEEKDAY_INITIALS for day in parts.get("BYDAY", "").split(","))
+    if ordinal and (frequency not in ("MONTHLY", "YEARLY") or "BYWEEKNO" in parts):
+        raise InvalidRule(
+            "BYDAY with a number (e.g. 1MO) needs FREQ=MONTHLY or YEARLY, without BYWEEKNO."
+        )
+    in_month = frequency == "MONTHLY" or "BYMONTH" in parts  # ordinals count within the month
+    if (
+        ordinal
+        and in_month
+        and any(abs(int(day[:-2])) > 5 for day in parts["BYDAY"].split(",") if day[:-2])
+    ):
+        raise InvalidRule("A month has at most 5 of each weekday (BYDAY=-5MO … 5MO).")
+    if "BYMONTHDAY" in parts and frequency == "WEEKLY":
+        raise InvalidRule("BYMONTHDAY cannot be used with FREQ=WEEKLY.")
+    if "BYYEARDAY" in parts and frequency in ("DAILY", "WEEKLY", "MONTHLY"):
+        raise InvalidRule("BYYEARDAY can be used with FREQ=YEARLY or HOURLY only.")
+    if "BYWEEKNO" in parts and frequency != "YEARLY":
+        raise InvalidRule("BYWEEKNO can be used with FREQ=YEARLY only.")
+    if "BYSETPOS" in parts and not any(
+        name.startswith("BY") and name != "BYSETPOS" for name in parts
+    ):
+        raise InvalidRule("BYSETPOS needs another BY… part to select from.")
 
 
 def _check_part(name: str, value: str) -> None:
@@ -145,7 +174,14 @@ def _ever_recurs(parsed: rrule) -> bool:
 
 
 def _recurs(probe: rrule) -> bool:
-    return probe.after(probe._dtstart, inc=False) is not None
+    return _after(probe, probe._dtstart, inc=False) is not None
+
+
+def _after(parsed: rrule, moment: datetime, *, inc: bool) -> datetime | None:
+    try:
+        return parsed.after(moment, inc=inc)
+    except Exception as error:  # dateutil fails on some valid-looking rules (BYDAY=53MO monthly)
+        raise InvalidRule(f"The rule cannot be evaluated ({error}).") from None
 
 
 def _frequency_name(parsed: rrule) -> str:
@@ -179,14 +215,14 @@ def next_occurrence(rule: str, series_start: datetime, after: datetime) -> datet
         return exact_start.replace(tzinfo=UTC)
     start = exact_start.replace(microsecond=0)
     parsed = _parse(rule, start)
-    start_matches = parsed.after(start, inc=True) == start
+    start_matches = _after(parsed, start, inc=True) == start
     count = parsed._count
     if count is not None and not start_matches:
         # dateutil counts only matching occurrences; the unmatched start takes one of COUNT.
         if count <= 1:
             return None
         parsed = parsed.replace(count=count - 1)
-    following = parsed.after(moment, inc=False)
+    following = _after(parsed, moment, inc=False)
     if following is None:
         return None
     return following.replace(tzinfo=UTC)
