@@ -28,7 +28,7 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 #: How far along a series the chain comparison walks.
 STEPS = 8
 
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None)
+PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, database=None)
 
 
 @dataclass(frozen=True)
