@@ -49,6 +49,7 @@ _CYCLE_YEARS = 400
 
 
 _NEVER = "The rule never produces an occurrence."
+_NEVER_FROM_START = "The rule never produces an occurrence after this due date."
 
 
 class InvalidRule(ValueError):
@@ -156,14 +157,19 @@ def check_series(rule: str, series_start: datetime) -> None:
     400-year cycles (the calendar repeats, weekdays included), over a few intervals more.
     """
     start = _naive_utc(series_start).replace(microsecond=0)
-    parsed = _parse(rule, start)
+    try:
+        parsed = _parse(rule, start)
+    except InvalidRule:
+        # The rule parsed at another start: only the alignment with this one is wrong (an HOURLY
+        # INTERVAL that never reaches a BYHOUR from this hour).
+        raise InvalidRule(_NEVER_FROM_START) from None
     if not _ever_recurs(parsed):
         raise InvalidRule(_NEVER)
     span = 30 + int(4 * parsed._interval * _PERIOD_YEARS[_frequency_name(parsed)]) + 1
     cycles = (MAXYEAR - span - start.year) // _CYCLE_YEARS
     aligned = start.replace(year=start.year + cycles * _CYCLE_YEARS)
     if not _recurs(parsed.replace(dtstart=aligned, count=None, until=None)):
-        raise InvalidRule("The rule never produces an occurrence after this due date.")
+        raise InvalidRule(_NEVER_FROM_START)
 
 
 def _ever_recurs(parsed: rrule) -> bool:
