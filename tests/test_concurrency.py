@@ -295,3 +295,30 @@ def test_simultaneous_patches_with_one_if_match_one_wins(app, client, auth_heade
         assert (body["title"] == title) != (body["description"] == text)
     updates = (HistoryEntry.task_id == uuid.UUID(task["id"]), HistoryEntry.action == "updated")
     assert count_rows(app, HistoryEntry, *updates) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("postgres_only")
+def test_simultaneous_patches_without_if_match_both_apply(app, client, auth_headers, create_task):
+    task = create_task(title="Original", description="Original")
+    url = f"/v1/tasks/{task['id']}"
+
+    responses = run_together(
+        app,
+        [
+            patcher(url, {"title": "New title"}, auth_headers),
+            patcher(url, {"description": "New description"}, auth_headers),
+        ],
+    )
+
+    assert [response.status_code for response in responses] == [200, 200]
+    stored = client.get(url, headers=auth_headers).get_json()
+    assert (stored["title"], stored["description"]) == ("New title", "New description")
+    # Each history entry records only its own change, against the state the other left.
+    with app.app_context():
+        entries = db.session.scalars(
+            select(HistoryEntry)
+            .where(HistoryEntry.task_id == uuid.UUID(task["id"]), HistoryEntry.action == "updated")
+            .order_by(HistoryEntry.id)
+        ).all()
+        assert sorted(tuple(entry.changes) for entry in entries) == [("description",), ("title",)]
