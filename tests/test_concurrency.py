@@ -254,18 +254,24 @@ def test_simultaneous_completions_create_one_next_occurrence(app, client, auth_h
 @pytest.mark.slow
 @pytest.mark.usefixtures("postgres_only")
 def test_simultaneous_toggles_alternate(app, client, auth_headers, create_task):
-    task = create_task(due_date="2026-03-02T09:00:00Z", recurrence_rule="FREQ=DAILY")
-    url = f"/v1/tasks/{task['id']}/toggle"
+    for _ in range(5):
+        task = create_task(due_date="2026-03-02T09:00:00Z", recurrence_rule="FREQ=DAILY")
+        url = f"/v1/tasks/{task['id']}/toggle"
 
-    responses = run_together(app, [lambda c: c.post(url, headers=auth_headers)] * 4)
+        responses = run_together(app, [lambda c, url=url: c.post(url, headers=auth_headers)] * 4)
 
-    assert [response.status_code for response in responses] == [200] * 4
-    states = sorted(response.get_json()["task"]["completed"] for response in responses)
-    assert states == [False, False, True, True]  # each toggle saw the previous one's result
-    actions = (HistoryEntry.task_id == uuid.UUID(task["id"]),)
-    assert count_rows(app, HistoryEntry, *actions, HistoryEntry.action == "completed") == 2
-    assert count_rows(app, HistoryEntry, *actions, HistoryEntry.action == "reopened") == 2
-    assert count_rows(app, Task) == 3  # each completion spawned one occurrence
+        assert [response.status_code for response in responses] == [200] * 4
+        # Each toggle saw the previous one's result, and answers with the version it wrote.
+        states = sorted(response.get_json()["task"]["completed"] for response in responses)
+        assert states == [False, False, True, True]
+        assert len({response.headers["ETag"] for response in responses}) == 4
+        for response in responses:
+            body = response.get_json()
+            assert (body["next"] is not None) == body["task"]["completed"]
+        actions = (HistoryEntry.task_id == uuid.UUID(task["id"]),)
+        assert count_rows(app, HistoryEntry, *actions, HistoryEntry.action == "completed") == 2
+        assert count_rows(app, HistoryEntry, *actions, HistoryEntry.action == "reopened") == 2
+    assert count_rows(app, Task) == 5 * 3  # each task and the occurrence of each completion
 
 
 @pytest.mark.slow

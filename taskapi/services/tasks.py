@@ -88,7 +88,7 @@ def create_task(owner: User, data: Mapping[str, Any]) -> Task:
         _start_series(task)
     db.session.add(task)
     history.record(owner.id, task.id, "created", history.initial_values(task.snapshot()))
-    db.session.commit()
+    _commit_keeping_state()
     return task
 
 
@@ -190,8 +190,21 @@ def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | 
             history.record(
                 owner.id, spawned.id, "created", history.initial_values(spawned.snapshot())
             )
-    db.session.commit()
+    _commit_keeping_state()
     return task, spawned
+
+
+def _commit_keeping_state() -> None:
+    """Commit without expiring the loaded tasks, so that the response describes the version this
+    transaction wrote. Expired, they would be reloaded when serialised and could show a change
+    another request committed in between (a toggle answering with the state after the next one)."""
+    session = db.session()
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
 
 
 def _start_series(task: Task) -> None:
