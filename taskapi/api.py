@@ -4,7 +4,8 @@ bounded pages over SQLAlchemy `select()`, and `If-Match` that is optional unless
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import flask_smorest
@@ -19,6 +20,8 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from taskapi.errors import PROBLEM_MIMETYPE, handle_http_exception
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: OFFSET beyond this answers an empty page instead of overflowing the database's integer.
 MAX_OFFSET = 2**31 - 1
@@ -156,11 +159,20 @@ class Blueprint(flask_smorest.Blueprint):
     def _check_precondition(self) -> None:
         # If-Match is optional unless the deployment requires it (REQUIRE_IF_MATCH=true).
         if (
-            request.method in ("PUT", "PATCH", "DELETE")
-            and current_app.config.get("REQUIRE_IF_MATCH")
+            current_app.config.get("REQUIRE_IF_MATCH")
             and not request.if_match
+            and (request.method in self.METHODS_NEEDING_CHECK_ETAG or _is_conditional_command())
         ):
             raise PreconditionRequired
+
+    def conditional_command(self, func: F) -> F:
+        """Mark a POST command that changes one resource as honouring If-Match like PUT/PATCH/
+        DELETE: 412 when stale, 428 without it under REQUIRE_IF_MATCH (POST that creates does
+        not). The view must call `check_etag`; put this below `@blp.etag`."""
+        func._conditional_command = True  # type: ignore[attr-defined]
+        func = self.alt_response(412, response="PRECONDITION_FAILED")(func)
+        func = self.alt_response(428, response="PRECONDITION_REQUIRED")(func)
+        return cast(F, self.doc(parameters=["IF_MATCH"])(func))
 
     def check_etag(self, etag_data: Any, etag_schema: Any = None) -> None:
         """Compare If-Match (when sent) with the ETag of `etag_data`; 412 when stale."""
@@ -208,6 +220,14 @@ class Blueprint(flask_smorest.Blueprint):
                 },
             }
         )
+
+
+def _is_conditional_command() -> bool:
+    """Whether the view handling this request is marked by `Blueprint.conditional_command`."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = getattr(view_class, request.method.lower(), None) if view_class else view
+    return bool(getattr(method, "_conditional_command", False))
 
 
 def _page_url(page: int, page_size: int) -> str:

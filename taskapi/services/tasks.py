@@ -15,7 +15,7 @@ from taskapi.extensions import db
 from taskapi.models import Task, User
 from taskapi.models.types import utcnow
 from taskapi.services import history
-from taskapi.services.recurrence import next_occurrence
+from taskapi.services.recurrence import InvalidRule, check_series, next_occurrence
 
 #: Called with the locked task before it changes; raises to refuse (e.g. a stale If-Match).
 Precondition = Callable[[Task], None]
@@ -85,10 +85,10 @@ def create_task(owner: User, data: Mapping[str, Any]) -> Task:
         setattr(task, name, value)
     task.completed_at = now if task.completed else None
     if task.recurrence_rule:
-        task.recurrence_start = task.due_date
+        _start_series(task)
     db.session.add(task)
     history.record(owner.id, task.id, "created", history.initial_values(task.snapshot()))
-    db.session.commit()
+    _commit_keeping_state()
     return task
 
 
@@ -172,7 +172,7 @@ def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | 
         task.recurrence_start = None
     elif task.recurrence_rule != old_rule or task.due_date != old_due or not task.recurrence_start:
         # A new rule or due date starts a new series at this task.
-        task.recurrence_start = task.due_date
+        _start_series(task)
 
     changes = history.diff(before, task.snapshot())
     spawned = None
@@ -190,8 +190,33 @@ def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | 
             history.record(
                 owner.id, spawned.id, "created", history.initial_values(spawned.snapshot())
             )
-    db.session.commit()
+    _commit_keeping_state()
     return task, spawned
+
+
+def _commit_keeping_state() -> None:
+    """Commit without expiring the loaded tasks, so that the response describes the version this
+    transaction wrote. Expired, they would be reloaded when serialised and could show a change
+    another request committed in between (a toggle answering with the state after the next one)."""
+    session = db.session()
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
+def _start_series(task: Task) -> None:
+    """Make the task the start (RFC 5545 DTSTART) of a new series; 422 if the rule never recurs
+    from its due date (e.g. `FREQ=HOURLY;INTERVAL=2;BYHOUR=0` from an odd hour).
+    `_check_consistency` has made sure a task with a rule has a due date."""
+    rule, start = task.recurrence_rule or "", task.due_date or utcnow()
+    try:
+        check_series(rule, start)
+    except InvalidRule as error:
+        raise ValidationFailed.field("recurrence_rule", str(error)) from None
+    task.recurrence_start = task.due_date
 
 
 def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:

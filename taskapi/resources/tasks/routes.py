@@ -102,8 +102,7 @@ class TaskItem(MethodView):
 def _command_doc(func):
     """The completion commands honour If-Match like PUT/PATCH/DELETE."""
     func = blp.alt_response(404, **NOT_FOUND)(func)
-    func = blp.alt_response(412, response="PRECONDITION_FAILED")(func)
-    return blp.doc(parameters=["IF_MATCH"])(func)
+    return blp.conditional_command(func)
 
 
 @blp.route("/<task_id>/complete")
