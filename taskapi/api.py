@@ -3,13 +3,16 @@ bounded pages over SQLAlchemy `select()`, and `If-Match` that is optional unless
 
 from __future__ import annotations
 
+import functools
+import http
 import json
 from typing import Any
 from urllib.parse import urlencode
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from apispec import BasePlugin
+from flask import current_app, g, request
 from flask_smorest import Page
 from flask_smorest.etag import IF_MATCH_HEADER, IF_NONE_MATCH_HEADER, _get_etag_ctx
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
@@ -17,7 +20,7 @@ from flask_smorest.utils import prepare_response
 from sqlalchemy import Select, func, select
 from werkzeug.exceptions import HTTPException
 
-from taskapi.errors import PROBLEM_MIMETYPE, handle_http_exception
+from taskapi.errors import PROBLEM_MIMETYPE, ValidationFailed, handle_http_exception
 
 #: OFFSET beyond this answers an empty page instead of overflowing the database's integer.
 MAX_OFFSET = 2**31 - 1
@@ -46,8 +49,39 @@ class ProblemSchema(ma.Schema):
     request_id = ma.fields.String(allow_none=True)
 
 
+#: Responses every API route may give besides its own: the request hooks answer 415 to a non-JSON
+#: body on any POST/PUT/PATCH, body parsing answers 400 (not JSON) and 413 (over the limit), and
+#: anything that touches the database answers 503 when it is unreachable.
+_BODY_METHODS = ("post", "put", "patch")
+
+
+class ContractResponsesPlugin(BasePlugin):
+    """Document the error responses the request hooks and error handlers give on every route."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not path or not path.startswith("/v1/") or not operations:
+            return
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            extra = [http.HTTPStatus.SERVICE_UNAVAILABLE]
+            if method in _BODY_METHODS:
+                extra.append(http.HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+                if "requestBody" in operation:
+                    extra += [http.HTTPStatus.BAD_REQUEST, http.HTTPStatus(413)]
+            for status in extra:
+                responses.setdefault(str(int(status)), status.name)
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, *, extra_plugins: Any = None, **kwargs: Any) -> None:
+        plugins = [*(extra_plugins or ()), ContractResponsesPlugin()]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
 
     def _register_responses(self) -> None:
         """Document every error response as application/problem+json."""
@@ -107,6 +141,30 @@ class SelectPage(Page):
 class Blueprint(flask_smorest.Blueprint):
     """Blueprint with the contract's pagination headers and optional `If-Match`."""
 
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """As flask-smorest's; a required JSON body that is missing altogether is a 422."""
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json" or not kwargs.get("required", True):
+            return decorator
+
+        def body_required(func: Any) -> Any:
+            parsing = decorator(func)
+
+            @functools.wraps(parsing)
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                if not request.content_length and "chunked" not in request.headers.get(
+                    "Transfer-Encoding", ""
+                ):
+                    raise ValidationFailed(
+                        "The request needs a JSON body.",
+                        errors={"json": {"_schema": ["A JSON body is required."]}},
+                    )
+                return parsing(*args, **kw)
+
+            return wrapper
+
+        return body_required
+
     def _check_precondition(self) -> None:
         # If-Match is optional unless the deployment requires it (REQUIRE_IF_MATCH=true).
         if (
@@ -115,6 +173,11 @@ class Blueprint(flask_smorest.Blueprint):
             and not request.if_match
         ):
             raise PreconditionRequired
+
+    def _check_not_modified(self, etag: str) -> None:
+        # The 304 handler needs the ETag to send it back (If-None-Match may be `*`).
+        g.not_modified_etag = etag
+        super()._check_not_modified(etag)
 
     def check_etag(self, etag_data: Any, etag_schema: Any = None) -> None:
         """Compare If-Match (when sent) with the ETag of `etag_data`; 412 when stale."""
@@ -150,11 +213,9 @@ class Blueprint(flask_smorest.Blueprint):
         resp_doc.setdefault("headers", {}).update(
             {
                 self.PAGINATION_HEADER_NAME: {
-                    "description": (
-                        "JSON object: total, total_pages, first_page, last_page, page, "
-                        "previous_page, next_page"
-                    ),
-                    "schema": {"type": "string"},
+                    "description": "Pagination metadata, as a JSON object",
+                    # A JSON value in a header: `content`, not `schema` (OpenAPI 3.0 §4.7.21).
+                    "content": {"application/json": {"schema": PAGINATION_METADATA_SCHEMA}},
                 },
                 "Link": {
                     "description": 'RFC 8288 links with rel="first", "last", "prev", "next"',
@@ -162,6 +223,25 @@ class Blueprint(flask_smorest.Blueprint):
                 },
             }
         )
+
+
+PAGINATION_METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    # An empty list has only the totals; a page past the end has no `page`.
+    "required": ["total", "total_pages"],
+    "properties": {
+        name: {"type": "integer", "minimum": 0 if name.startswith("total") else 1}
+        for name in (
+            "total",
+            "total_pages",
+            "first_page",
+            "last_page",
+            "page",
+            "previous_page",
+            "next_page",
+        )
+    },
+}
 
 
 def _page_url(page: int, page_size: int) -> str:
