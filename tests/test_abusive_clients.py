@@ -8,6 +8,7 @@ import resource
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -24,8 +25,9 @@ IDLE_CONNECTIONS = 1200
 NORMAL_REQUEST_BOUND_S = 2.0
 
 
-@pytest.fixture
-def served(app: Flask, database_url: str) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module")
+def served(_migrated_app: Flask, database_url: str) -> Iterator[ServerProcess]:
+    """One server for the module (each test still empties the tables through `app`)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("connection handling is the server's, the same on either database: run once")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -40,7 +42,7 @@ def served(app: Flask, database_url: str) -> Iterator[ServerProcess]:
 
 
 def _user_headers(base_url: str) -> dict[str, str]:
-    body = {"email": "abused@example.com", "password": PASSWORD}
+    body = {"email": f"abused-{uuid.uuid4().hex}@example.com", "password": PASSWORD}
     assert requests.post(f"{base_url}/v1/auth/register", json=body, timeout=10).status_code == 201
     token = requests.post(f"{base_url}/v1/auth/login", json=body, timeout=10).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
@@ -74,7 +76,7 @@ def _slowloris(port: int, stop: threading.Event, sent: list[int]) -> None:
 
 
 def test_idle_connections_and_slowloris_do_not_stop_normal_requests(
-    served: ServerProcess,
+    served: ServerProcess, app: Flask
 ) -> None:
     headers = _user_headers(served.base_url)
     baseline = _timed_normal_requests(served.base_url, headers)
