@@ -164,6 +164,7 @@ def other_users_get_404_for_these_ids(ctx: Any, response: Any, case: Any) -> boo
 @dataclass
 class Report:
     cases: int = 0
+    phases: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -174,6 +175,7 @@ def run_engine(schema: Any) -> Report:
     for event in engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             report.cases += len(event.recorder.cases)
+            report.phases[str(event.phase.value)] += len(event.recorder.cases)
             for results in event.recorder.checks.values():
                 for result in results:
                     report.checks[result.name] += 1
@@ -223,7 +225,7 @@ def test_fuzz_every_operation_with_all_checks_including_stateful(app: Flask) -> 
 
     operations = len(list(schema.get_all_operations()))
     print(
-        f"\nfuzzing: {report.cases} cases over {operations} operations, "
+        f"\nfuzzing: {report.cases} cases over {operations} operations {dict(report.phases)}, "
         f"{sum(report.checks.values())} check runs, {len(run.probed_ids)} task ids "
         f"probed as another user, {len(report.failures)} failures"
     )
@@ -231,6 +233,9 @@ def test_fuzz_every_operation_with_all_checks_including_stateful(app: Flask) -> 
     assert not report.failures, "\n\n".join(report.failures[:10])
     # The run did exercise what it claims to.
     assert report.cases >= 20 * operations
+    # The examples phase replays the document's request examples; it has none so far.
+    for phase in ("coverage", "fuzzing", "stateful"):
+        assert report.phases[phase] > 0, f"the {phase} phase ran no case"
     for check in (
         "not_a_server_error",
         "status_code_conformance",
