@@ -106,11 +106,16 @@ class ServerProcess:
     def children(self) -> list[int]:
         """Ids of the processes the server forked (its workers, when it has any)."""
         assert self.process is not None
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in path.read_text().split()]
-        except FileNotFoundError:
-            return []
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid …"; comm may hold spaces, so split after the ")".
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no clean shutdown, like a crash or an OOM kill."""
