@@ -76,6 +76,10 @@ def _assert_unavailable(client: FlaskClient, headers: dict[str, str]) -> list[fl
         lambda: client.post("/v1/tasks", json={"title": "during outage"}, headers=headers),
         lambda: client.get("/v1/auth/me", headers=headers),
         lambda: client.post("/v1/auth/login", json={"email": "a@example.com", "password": "x" * 9}),
+        lambda: client.post(
+            "/v1/auth/register", json={"email": "new@example.com", "password": PASSWORD}
+        ),
+        lambda: client.post("/v1/auth/logout", headers=headers),
     ):
         response, elapsed = _timed(call)
         body = assert_problem(response, 503, "service_unavailable")
