@@ -3,6 +3,8 @@ bounded pages over SQLAlchemy `select()`, and `If-Match` that is optional unless
 
 from __future__ import annotations
 
+import functools
+import http
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -10,7 +12,8 @@ from urllib.parse import urlencode
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from apispec import BasePlugin
+from flask import current_app, g, request
 from flask_smorest import Page
 from flask_smorest.etag import IF_MATCH_HEADER, IF_NONE_MATCH_HEADER, _get_etag_ctx
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
@@ -19,7 +22,7 @@ from sqlalchemy import Select, func, select
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from taskapi.errors import PROBLEM_MIMETYPE, handle_http_exception
+from taskapi.errors import PROBLEM_MIMETYPE, ValidationFailed, handle_http_exception
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,6 +66,32 @@ USER_ID_PARAMETER = {
     ),
 }
 
+#: Responses every API route may give besides its own: the request hooks answer 415 to a non-JSON
+#: body on any POST/PUT/PATCH, body parsing answers 400 (not JSON) and 413 (over the limit), and
+#: anything that touches the database answers 503 when it is unreachable.
+_BODY_METHODS = ("post", "put", "patch")
+
+
+class ContractResponsesPlugin(BasePlugin):
+    """Document the error responses the request hooks and error handlers give on every route."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not path or not path.startswith("/v1/") or not operations:
+            return
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            extra = [http.HTTPStatus.SERVICE_UNAVAILABLE]
+            if method in _BODY_METHODS:
+                extra.append(http.HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+                if "requestBody" in operation:
+                    extra += [http.HTTPStatus.BAD_REQUEST, http.HTTPStatus(413)]
+            for status in extra:
+                responses.setdefault(str(int(status)), status.name)
+
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
@@ -81,6 +110,10 @@ class Api(flask_smorest.Api):
             name=f"user_{blp.name}",
             parameters=[USER_ID_PARAMETER],
         )
+
+    def _init_spec(self, *, extra_plugins: Any = None, **kwargs: Any) -> None:
+        plugins = [*(extra_plugins or ()), ContractResponsesPlugin()]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
 
     def _register_responses(self) -> None:
         """Document every error response as application/problem+json."""
@@ -156,6 +189,30 @@ class Blueprint(flask_smorest.Blueprint):
     # The contract's defaults: page_size 50 unless asked, at most 100 (flask-smorest's is 10).
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}
 
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """As flask-smorest's; a required JSON body that is missing altogether is a 422."""
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json" or not kwargs.get("required", True):
+            return decorator
+
+        def body_required(func: Any) -> Any:
+            parsing = decorator(func)
+
+            @functools.wraps(parsing)
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                if not request.content_length and "chunked" not in request.headers.get(
+                    "Transfer-Encoding", ""
+                ):
+                    raise ValidationFailed(
+                        "The request needs a JSON body.",
+                        errors={"json": {"_schema": ["A JSON body is required."]}},
+                    )
+                return parsing(*args, **kw)
+
+            return wrapper
+
+        return body_required
+
     def _check_precondition(self) -> None:
         # If-Match is optional unless the deployment requires it (REQUIRE_IF_MATCH=true).
         if (
@@ -173,6 +230,11 @@ class Blueprint(flask_smorest.Blueprint):
         func = self.alt_response(412, response="PRECONDITION_FAILED")(func)
         func = self.alt_response(428, response="PRECONDITION_REQUIRED")(func)
         return cast(F, self.doc(parameters=["IF_MATCH"])(func))
+
+    def _check_not_modified(self, etag: str) -> None:
+        # The 304 handler needs the ETag to send it back (If-None-Match may be `*`).
+        g.not_modified_etag = etag
+        super()._check_not_modified(etag)
 
     def check_etag(self, etag_data: Any, etag_schema: Any = None) -> None:
         """Compare If-Match (when sent) with the ETag of `etag_data`; 412 when stale."""
@@ -208,11 +270,9 @@ class Blueprint(flask_smorest.Blueprint):
         resp_doc.setdefault("headers", {}).update(
             {
                 self.PAGINATION_HEADER_NAME: {
-                    "description": (
-                        "JSON object: total, total_pages, first_page, last_page, page, "
-                        "previous_page, next_page"
-                    ),
-                    "schema": {"type": "string"},
+                    "description": "Pagination metadata, as a JSON object",
+                    # A JSON value in a header: `content`, not `schema` (OpenAPI 3.0 §4.7.21).
+                    "content": {"application/json": {"schema": PAGINATION_METADATA_SCHEMA}},
                 },
                 "Link": {
                     "description": 'RFC 8288 links with rel="first", "last", "prev", "next"',
@@ -228,6 +288,25 @@ def _is_conditional_command() -> bool:
     view_class = getattr(view, "view_class", None)
     method = getattr(view_class, request.method.lower(), None) if view_class else view
     return bool(getattr(method, "_conditional_command", False))
+
+
+PAGINATION_METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    # An empty list has only the totals; a page past the end has no `page`.
+    "required": ["total", "total_pages"],
+    "properties": {
+        name: {"type": "integer", "minimum": 0 if name.startswith("total") else 1}
+        for name in (
+            "total",
+            "total_pages",
+            "first_page",
+            "last_page",
+            "page",
+            "previous_page",
+            "next_page",
+        )
+    },
+}
 
 
 def _page_url(page: int, page_size: int) -> str:

@@ -10,7 +10,7 @@ import http
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Response, current_app, g, json
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -163,8 +163,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     if status == 304:  # flask-smorest's NotModified: no body, keep the validator
         response = current_app.response_class(status=304)
-        if request.if_none_match:
-            response.set_etag(next(iter(request.if_none_match.as_set())))
+        etag = g.get("not_modified_etag")
+        if etag:
+            response.set_etag(etag)
         return response
     detail, errors = _http_exception_detail(error)
     headers = {}

@@ -51,6 +51,7 @@ class Email(Text):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", [ma.validate.Length(max=320), ma.validate.Email()])
+        kwargs.setdefault("metadata", {"format": "email"})
         super().__init__(strip=True, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:

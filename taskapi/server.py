@@ -31,4 +31,7 @@ def serve(app: Flask, *, host: str, port: int, threads: int, connection_limit: i
         max_request_body_size=config["MAX_CONTENT_LENGTH"] + 64 * 1024,
         max_request_header_size=config["MAX_REQUEST_HEADER_SIZE"],
         ident="taskapi",
+        # poll(), not select(): select() cannot watch file descriptors above 1023, and the
+        # server dies once that many connections are open.
+        asyncore_use_poll=True,
     )

@@ -227,12 +227,12 @@ def test_openapi_documents_both_families(client):
     for path in (
         "/v1/tasks",
         "/v1/tasks/{task_id}/complete",
-        "/v1/commands/{name}",
+        "/v1/commands/create_task",
         "/v1/users",
         "/v1/users/{user_id}",
         "/v1/users/{user_id}/tasks",
         "/v1/users/{user_id}/tasks/{task_id}/complete",
-        "/v1/users/{user_id}/commands/{name}",
+        "/v1/users/{user_id}/commands/complete_task",
     ):
         assert path in paths, path
 

@@ -19,7 +19,6 @@ from flask_smorest.exceptions import PreconditionRequired
 from flask_smorest.pagination import PaginationParameters
 
 from taskapi.api import SelectPage
-from taskapi.errors import NotFound, ValidationFailed
 from taskapi.models import Task, User
 from taskapi.resources.commands.schemas import (
     TaskIdSchema,
@@ -47,19 +46,6 @@ class Command:
     output: ma.Schema | None
     #: Runs it for `owner` with the validated input; returns what `output` dumps.
     run: Callable[[User, dict[str, Any]], Any]
-
-    def load(self, body: Any) -> dict[str, Any]:
-        """Validated input; 422 with `errors.json` like a REST body."""
-        try:
-            return dict(self.input().load(body))
-        except ma.ValidationError as error:
-            messages = error.normalized_messages()
-            raise ValidationFailed(errors={"json": messages}) from None
-
-    def execute(self, owner: User, body: Any) -> Any:
-        """Validate, run, and dump the result as the REST twin would."""
-        result = self.run(owner, self.load(body))
-        return None if self.output is None else self.output.dump(result)
 
 
 def _if_match(conditional_method: bool = False) -> Precondition:
@@ -157,22 +143,6 @@ COMMANDS: dict[str, Command] = {
         ),
     )
 }
-
-
-def get_command(name: str) -> Command:
-    command = COMMANDS.get(name)
-    if command is None:
-        raise NotFound(f"No command named {name!r}; GET /v1/commands lists them.")
-    return command
-
-
-def command_scope(view_args: dict[str, Any]) -> str:
-    """The scope an API key needs for the command named in the path (any, for an unknown one:
-    it answers 404)."""
-    from taskapi.auth import ANY_SCOPE
-
-    command = COMMANDS.get(view_args.get("name", ""))
-    return command.scope if command is not None else ANY_SCOPE
 
 
 def json_schema(schema: ma.Schema | type[ma.Schema] | None) -> dict[str, Any]:

@@ -1,14 +1,22 @@
-"""Command endpoints, for platforms that integrate by commands rather than resources."""
+"""Command endpoints, for platforms that integrate by commands rather than resources.
 
-import werkzeug.exceptions
-from flask import request
+Each command is its own operation, `POST /v1/commands/<name>`, with the input schema of its REST
+twin, so the OpenAPI document states exactly what each one takes and returns; an unknown name has
+no route (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
 from flask.views import MethodView
 
 from taskapi.api import Blueprint
 from taskapi.auth import ANY_SCOPE, authenticated, current_owner
-from taskapi.errors import BadRequest
-from taskapi.resources.commands.registry import catalogue, command_scope, get_command
-from taskapi.resources.commands.schemas import CommandInfoSchema, CommandResultSchema
+from taskapi.resources.commands.registry import COMMANDS, Command, catalogue
+from taskapi.resources.commands.schemas import CommandInfoSchema
 
 blp = Blueprint(
     "commands",
@@ -27,26 +35,34 @@ class Commands(MethodView):
         return catalogue()
 
 
-@blp.route("/<name>")
-class RunCommand(MethodView):
-    @authenticated(scope=command_scope)
-    @blp.doc(
-        requestBody={
-            "required": False,
-            "description": "The command's input (see its `input_schema` in GET /v1/commands)",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+def _result_schema(command: Command) -> type[ma.Schema]:
+    """`{"command": name, "result": <what the REST twin returns>}` for this command."""
+    result: ma.fields.Field
+    if command.output is None:
+        result = ma.fields.Raw(allow_none=True, metadata={"description": "Always null"})
+    else:
+        result = ma.fields.Nested(command.output, metadata={"description": "The REST twin's body"})
+    camel = "".join(part.title() for part in command.name.split("_"))
+    return ma.Schema.from_dict(
+        {"command": ma.fields.String(metadata={"example": command.name}), "result": result},
+        name=f"{camel}Result",
     )
-    @blp.response(200, CommandResultSchema)
-    @blp.alt_response(404, response="NOT_FOUND", description="No such command, or task")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Invalid input")
-    def post(self, name):
-        """Run a command: the same validation, history and isolation as its REST twin"""
-        command = get_command(name)
-        body = {}  # no body: the input is empty (valid for commands without required fields)
-        if request.get_data(cache=True):
-            try:
-                body = request.get_json()
-            except werkzeug.exceptions.BadRequest:
-                raise BadRequest("The request body is not valid JSON.") from None
-        return {"command": command.name, "result": command.execute(current_owner(), body)}
+
+
+def _command_view(command: Command) -> Callable[..., Any]:
+    @authenticated(scope=command.scope)
+    @blp.arguments(command.input, required=False)
+    @blp.response(200, _result_schema(command))
+    @blp.alt_response(404, response="NOT_FOUND", description="No such task (or not yours)")
+    def run(data: dict[str, Any]) -> dict[str, Any]:
+        return {"command": command.name, "result": command.run(current_owner(), dict(data))}
+
+    run.__doc__ = command.description
+    run.__name__ = command.name
+    return run
+
+
+for _command in COMMANDS.values():
+    blp.route(f"/{_command.name}", methods=["POST"], endpoint=_command.name)(
+        _command_view(_command)
+    )
