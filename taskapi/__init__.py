@@ -95,6 +95,8 @@ def register_blueprints(app: Flask) -> None:
     from taskapi.resources import auth, ops, tasks
 
     app.register_blueprint(ops.assets_blp)
+    if app.config["TESTING_ENDPOINTS"]:
+        app.register_blueprint(ops.testing_blp)
     for module in (ops, auth, tasks):
         api.register_blueprint(module.blp)
 

@@ -86,6 +86,19 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("SERVER_THREADS", "SERVER_THREADS", "int", 8),
     ("SERVER_CONNECTION_LIMIT", "SERVER_CONNECTION_LIMIT", "int", 2000),
     ("SERVER_CHANNEL_TIMEOUT", "SERVER_CHANNEL_TIMEOUT", "int", 60),
+    ("SERVER_WORKERS", "SERVER_WORKERS", "int", 0),
+    ("SERVER_BACKLOG", "SERVER_BACKLOG", "int", 2048),
+    ("SERVER_GRACE_SECONDS", "SERVER_GRACE_SECONDS", "int", 30),
+    ("SERVER_DRAIN_DELAY", "SERVER_DRAIN_DELAY", "int", 0),
+    ("TRUSTED_PROXY", "TRUSTED_PROXY", str, None),
+    ("TRUSTED_PROXY_COUNT", "TRUSTED_PROXY_COUNT", "int", 1),
+    (
+        "TRUSTED_PROXY_HEADERS",
+        "TRUSTED_PROXY_HEADERS",
+        str,
+        "x-forwarded-for x-forwarded-proto x-forwarded-host",
+    ),
+    ("TASKAPI_TESTING_ENDPOINTS", "TESTING_ENDPOINTS", "bool", False),
 ]
 
 
@@ -149,6 +162,8 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
                 "production (TASKAPI_ENV=production); generate one with "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+        if config.get("TESTING_ENDPOINTS"):
+            raise ConfigError("TASKAPI_TESTING_ENDPOINTS must not be enabled in production.")
     config["SECRET_KEY"] = config["JWT_SECRET_KEY"]
 
 
