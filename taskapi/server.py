@@ -271,7 +271,8 @@ class Worker:
         self.app = app
         if self.stop_requested_at is not None:
             app.extensions[DRAINING_KEY] = True
-        metrics.install_queue_depth_hook(app.extensions[metrics.EXTENSION_KEY])
+        if metrics.EXTENSION_KEY in app.extensions:
+            metrics.install_queue_depth_hook(app.extensions[metrics.EXTENSION_KEY])
         server: Any = waitress.create_server(
             app, sockets=[self.sock], **self.options.waitress_settings()
         )
@@ -318,6 +319,8 @@ class Worker:
     def _dispose_pools(self) -> None:
         from taskapi.extensions import db
 
+        if "sqlalchemy" not in self.app.extensions:
+            return
         with self.app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
