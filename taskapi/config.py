@@ -77,6 +77,7 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("DB_POOL_TIMEOUT", "DB_POOL_TIMEOUT", "int", 5),
     ("DB_STATEMENT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "int", 5000),
     ("DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", "int", 3),
+    ("DB_POOL_PRE_PING", "DB_POOL_PRE_PING", "bool", True),
     ("PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_TIME_COST", "int", 2),
     ("PASSWORD_HASH_MEMORY_KIB", "PASSWORD_HASH_MEMORY_KIB", "int", 19456),
     ("LOG_LEVEL", "LOG_LEVEL", str, "INFO"),
@@ -174,7 +175,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     if scheme.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
     return {
-        "pool_pre_ping": True,
+        "pool_pre_ping": config["DB_POOL_PRE_PING"],
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],

@@ -183,7 +183,7 @@ class QueueDepthFilter(logging.Filter):
             count, deepest = self._suppressed, self._deepest
             self._suppressed, self._deepest, self._next_log = 0, 0, now + self.interval
         log.warning(
-            "all worker threads busy: %d request(s) queued (deepest queue %d since last report)",
+            "all worker threads busy: %d queued request(s), deepest queue %d, since last report",
             count,
             deepest,
             extra={"queue_warnings": count, "queue_depth": deepest},

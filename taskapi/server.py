@@ -11,6 +11,7 @@ after the signal) and exits; then the parent exits 0.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -35,6 +36,8 @@ DRAINING_KEY = "taskapi.draining"
 BODY_SLACK = 64 * 1024
 #: A worker that dies sooner than this after its start is replaced only after a pause.
 MIN_WORKER_LIFETIME = 2.0
+#: mallopt() parameter number of glibc's mmap threshold.
+M_MMAP_THRESHOLD = -3
 #: Seconds the parent waits beyond the grace period before it kills workers that still run.
 KILL_MARGIN = 5.0
 
@@ -233,6 +236,20 @@ class Arbiter:
         return 0
 
 
+def _return_large_allocations_to_the_system() -> None:
+    """Serve allocations of 1 MiB and more (Argon2's 19 MiB blocks) straight from mmap.
+
+    glibc raises its mmap threshold after such blocks are freed and then keeps them in
+    per-thread heaps: a worker that hashed passwords on 8 threads kept ~200 MB resident for
+    good. A fixed threshold keeps it under 80 MB. No-op where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
@@ -267,6 +284,7 @@ class Worker:
 
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
+        _return_large_allocations_to_the_system()
         app = self.app_factory()
         self.app = app
         if self.stop_requested_at is not None:

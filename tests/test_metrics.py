@@ -64,7 +64,7 @@ def test_queue_depth_warnings_become_a_metric_and_a_rate_limited_line(caplog):
     reported = [r for r in caplog.records if r.name == "taskapi.server"]
     assert raw == []
     assert len(reported) == 1
-    assert "1 request(s) queued" in reported[0].getMessage()
+    assert "1 queued request(s), deepest queue 1" in reported[0].getMessage()
 
 
 def test_server_options_carry_the_trusted_proxy_settings():
