@@ -112,6 +112,7 @@ shutdown() {
     wait
     rm -rf "$STACK_DIR"
     log "stopped"
+    exit 0
 }
 
 up() {

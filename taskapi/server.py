@@ -36,6 +36,8 @@ DRAINING_KEY = "taskapi.draining"
 BODY_SLACK = 64 * 1024
 #: A worker that dies sooner than this after its start is replaced only after a pause.
 MIN_WORKER_LIFETIME = 2.0
+#: While draining, a connection with no request is closed once it has been quiet this long.
+IDLE_CLOSE_AFTER = 0.5
 #: mallopt() parameter number of glibc's mmap threshold.
 M_MMAP_THRESHOLD = -3
 #: Seconds the parent waits beyond the grace period before it kills workers that still run.
@@ -92,6 +94,9 @@ class ServerOptions:
             "ident": "taskapi",
             # The shared socket wakes every worker; the losers of each accept() race are normal.
             "log_socket_errors": False,
+            # select() cannot watch descriptors above 1024: a worker holding 1,000 connections
+            # needs poll().
+            "asyncore_use_poll": True,
         }
         if self.trusted_proxy:
             settings.update(
@@ -294,15 +299,18 @@ class Worker:
         server: Any = waitress.create_server(
             app, sockets=[self.sock], **self.options.waitress_settings()
         )
-        loop = server.asyncore.loop
         loop_map = server._map
+
+        def loop(timeout: float) -> None:
+            server.asyncore.loop(timeout=timeout, map=loop_map, use_poll=True, count=1)
+
         while self.stop_requested_at is None and os.getppid() == self.parent:
-            loop(timeout=0.5, map=loop_map, count=1)
+            loop(0.5)
         if self.stop_requested_at is None:  # the parent died: nobody will replace us or wait
             self._request_stop(0, None)
         started = self.stop_requested_at or time.monotonic()
         while time.monotonic() < started + self.options.drain_delay:
-            loop(timeout=0.1, map=loop_map, count=1)
+            loop(0.1)
 
         server.accepting = False
         server.del_channel()
@@ -311,14 +319,17 @@ class Worker:
         while time.monotonic() < deadline:
             channels = [c for c in list(loop_map.values()) if isinstance(c, HTTPChannel)]
             busy = False
+            now = time.time()  # waitress stamps channel activity with time.time()
             for channel in channels:
                 if channel.requests or channel.total_outbufs_len or channel.request is not None:
                     busy = True
+                elif now - channel.last_activity < IDLE_CLOSE_AFTER:
+                    busy = True  # just accepted: its request may be on the wire
                 else:
                     channel.handle_close()
             if not busy:
                 break
-            loop(timeout=0.05, map=loop_map, count=1)
+            loop(0.05)
         else:
             log.warning("grace period over: dropping requests still running")
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
