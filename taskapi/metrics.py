@@ -160,7 +160,7 @@ class QueueDepthFilter(logging.Filter):
     """Turns waitress's per-request "Task queue depth is N" warnings into a metric and at most
     one log line per QUEUE_LOG_INTERVAL seconds."""
 
-    def __init__(self, metrics: Metrics, interval: float = QUEUE_LOG_INTERVAL) -> None:
+    def __init__(self, metrics: Metrics | None, interval: float = QUEUE_LOG_INTERVAL) -> None:
         super().__init__()
         self.metrics = metrics
         self.interval = interval
@@ -172,8 +172,9 @@ class QueueDepthFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         depth = record.args[0] if isinstance(record.args, tuple) and record.args else 0
         depth = depth if isinstance(depth, int) else 0
-        self.metrics.queue_warnings.inc()
-        self.metrics.queue_depth.set(depth)
+        if self.metrics is not None:
+            self.metrics.queue_warnings.inc()
+            self.metrics.queue_depth.set(depth)
         now = time.monotonic()
         with self._lock:
             self._suppressed += 1
@@ -191,7 +192,7 @@ class QueueDepthFilter(logging.Filter):
         return False
 
 
-def install_queue_depth_hook(metrics: Metrics) -> None:
+def install_queue_depth_hook(metrics: Metrics | None) -> None:
     """Route waitress's queue warnings of this process through `QueueDepthFilter`."""
     queue_logger = logging.getLogger("waitress.queue")
     for existing in list(queue_logger.filters):

@@ -294,8 +294,7 @@ class Worker:
         self.app = app
         if self.stop_requested_at is not None:
             app.extensions[DRAINING_KEY] = True
-        if metrics.EXTENSION_KEY in app.extensions:
-            metrics.install_queue_depth_hook(app.extensions[metrics.EXTENSION_KEY])
+        metrics.install_queue_depth_hook(app.extensions.get(metrics.EXTENSION_KEY))
         server: Any = waitress.create_server(
             app, sockets=[self.sock], **self.options.waitress_settings()
         )
