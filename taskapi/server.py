@@ -241,6 +241,28 @@ class Arbiter:
         return 0
 
 
+def _close_listener(server: Any) -> None:
+    """Stop accepting without dropping connections that already wait in the accept queue.
+
+    Closing a listening socket resets the connections queued on it, and a balancer has
+    usually written a request into them already (it cannot resend a POST). So the queue is
+    emptied into ordinary connections, which are served, right before the close.
+    """
+    while True:
+        try:
+            pair = server.accept()
+        except OSError:
+            break
+        if pair is None:
+            break
+        connection, address = pair
+        server.set_socket_options(connection)
+        server.channel_class(server, connection, server.fix_addr(address), server.adj, server._map)
+    server.accepting = False
+    server.del_channel()
+    server.socket.close()
+
+
 def _return_large_allocations_to_the_system() -> None:
     """Serve allocations of 1 MiB and more (Argon2's 19 MiB blocks) straight from mmap.
 
@@ -311,9 +333,7 @@ class Worker:
         while time.monotonic() < started + self.options.drain_delay:
             loop(0.1)
 
-        server.accepting = False
-        server.del_channel()
-        server.socket.close()
+        _close_listener(server)
         deadline = started + self.options.grace_seconds
         while time.monotonic() < deadline:
             channels = [c for c in list(loop_map.values()) if isinstance(c, HTTPChannel)]
