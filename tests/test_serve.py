@@ -193,8 +193,11 @@ def testing_server(database: str) -> Iterator[Server]:
         yield server
     finally:
         if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+            try:
+                server.stop(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
 
 
 def _workers_seen(server: Server, requests: int) -> list[str]:
