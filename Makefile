@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := taskapi
 
-.PHONY: install run test lint typecheck check openapi clean
+.PHONY: install run test lint typecheck check openapi stack load clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ check: lint typecheck test  ## everything CI runs
 
 openapi: install  ## write the OpenAPI document to openapi.json
 	$(BIN)/flask openapi write --format=json openapi.json
+
+stack: install  ## the docker-compose topology on loopback: migration, two replicas, nginx on :8080
+	deploy/local-stack.sh up
+
+load: install  ## load test with wrk (spawns flask serve on PostgreSQL); LOAD_ARGS="--workers 1,2"
+	$(BIN)/python bench/load/run.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

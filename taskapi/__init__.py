@@ -121,6 +121,8 @@ def register_blueprints(app: Flask) -> None:
     user_addressed = (tasks, commands)
 
     app.register_blueprint(ops.assets_blp)
+    if app.config["TESTING_ENDPOINTS"]:
+        app.register_blueprint(ops.testing_blp)
     for module in (ops, auth, users, *user_addressed):
         api.register_blueprint(module.blp)
     for module in user_addressed:

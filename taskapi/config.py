@@ -77,6 +77,7 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("DB_POOL_TIMEOUT", "DB_POOL_TIMEOUT", "int", 5),
     ("DB_STATEMENT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "int", 5000),
     ("DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", "int", 3),
+    ("DB_POOL_PRE_PING", "DB_POOL_PRE_PING", "bool", True),
     ("PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_TIME_COST", "int", 2),
     ("PASSWORD_HASH_MEMORY_KIB", "PASSWORD_HASH_MEMORY_KIB", "int", 19456),
     ("LOG_LEVEL", "LOG_LEVEL", str, "INFO"),
@@ -92,6 +93,19 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("RATELIMIT_KEY_PREFIX", "RATELIMIT_KEY_PREFIX", str, "taskapi"),
     ("RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", str, "600/minute"),
     ("RATELIMIT_AUTH", "RATELIMIT_AUTH", str, "10/minute"),
+    ("SERVER_WORKERS", "SERVER_WORKERS", "int", 0),
+    ("SERVER_BACKLOG", "SERVER_BACKLOG", "int", 2048),
+    ("SERVER_GRACE_SECONDS", "SERVER_GRACE_SECONDS", "int", 30),
+    ("SERVER_DRAIN_DELAY", "SERVER_DRAIN_DELAY", "int", 0),
+    ("TRUSTED_PROXY", "TRUSTED_PROXY", str, None),
+    ("TRUSTED_PROXY_COUNT", "TRUSTED_PROXY_COUNT", "int", 1),
+    (
+        "TRUSTED_PROXY_HEADERS",
+        "TRUSTED_PROXY_HEADERS",
+        str,
+        "x-forwarded-for x-forwarded-proto x-forwarded-host",
+    ),
+    ("TASKAPI_TESTING_ENDPOINTS", "TESTING_ENDPOINTS", "bool", False),
 ]
 
 
@@ -157,6 +171,8 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
                 "production (TASKAPI_ENV=production); generate one with "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+        if config.get("TESTING_ENDPOINTS"):
+            raise ConfigError("TASKAPI_TESTING_ENDPOINTS must not be enabled in production.")
     config["SECRET_KEY"] = config["JWT_SECRET_KEY"]
     _check_rate_limits(config)
 
@@ -182,7 +198,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     if scheme.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
     return {
-        "pool_pre_ping": True,
+        "pool_pre_ping": config["DB_POOL_PRE_PING"],
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],

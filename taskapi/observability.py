@@ -1,17 +1,20 @@
-"""Per-request plumbing: request ids, content-type checks, security headers, one log line each."""
+"""Per-request plumbing: request ids, content-type checks, security headers, one log line and
+the metrics of each request."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
 import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from pythonjsonlogger.json import JsonFormatter
 
 from taskapi.errors import problem
+from taskapi.metrics import init_metrics, observe
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,14 +35,16 @@ def configure_logging(app: Flask) -> None:
         )
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    for handler in list(root.handlers):
-        if getattr(handler, "_taskapi", False):
-            root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._taskapi = True  # type: ignore[attr-defined]
     handler.setFormatter(formatter)
-    root.addHandler(handler)
-    root.propagate = False
+    # waitress's own warnings and errors go out in the same format as the application's.
+    for logger in (root, logging.getLogger("waitress")):
+        for existing in list(logger.handlers):
+            if getattr(existing, "_taskapi", False):
+                logger.removeHandler(existing)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _start_request() -> Response | None:
@@ -67,8 +72,12 @@ def _finish_request(response: Response) -> Response:
     if request.path.startswith("/v1/"):
         # Task data is private: no shared cache may keep it.
         response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["TESTING_ENDPOINTS"]:
+        response.headers["X-Worker"] = str(os.getpid())
     started = g.get("request_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    elapsed = time.perf_counter() - started if started else None
+    duration_ms = round(elapsed * 1000, 2) if elapsed is not None else None
+    observe(response.status_code, elapsed)
     principal = g.get("principal")
     access_log.info(
         "%s %s %s %sms request_id=%s",
@@ -95,5 +104,6 @@ def _finish_request(response: Response) -> Response:
 
 
 def register_request_hooks(app: Flask) -> None:
+    init_metrics(app)
     app.before_request(_start_request)
     app.after_request(_finish_request)

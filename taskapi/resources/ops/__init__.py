@@ -1,3 +1,3 @@
-from taskapi.resources.ops.routes import assets_blp, blp
+from taskapi.resources.ops.routes import assets_blp, blp, testing_blp
 
-__all__ = ["assets_blp", "blp"]
+__all__ = ["assets_blp", "blp", "testing_blp"]

@@ -1,0 +1,38 @@
+"""A hello-world Flask app served by taskapi's `flask serve` machinery with the same settings:
+the ceiling the API's figures are compared with in bench/load/run.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flask import Flask
+
+from taskapi.config import Config
+from taskapi.server import ServerOptions, serve
+
+
+def create_hello_app() -> Flask:
+    app = Flask("hello")
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    options = ServerOptions.from_config(
+        Config.from_env(), port=args.port, workers=args.workers, threads=args.threads
+    )
+    return serve(create_hello_app, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

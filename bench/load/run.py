@@ -1,0 +1,368 @@
+"""Load test: drive taskapi (and a hello-world ceiling) with wrk and print a table per operation.
+
+    bench/load/run.py                       spawn `flask serve` (2 workers) + hello on PostgreSQL
+    bench/load/run.py --workers 1,2         the same for each worker count, one table each
+    bench/load/run.py --url http://h:p      an already running server (no hello ceiling)
+    bench/load/run.py rolling-restart       against deploy/local-stack.sh: the mix through nginx
+                                            while api1 then api2 are drained and restarted
+
+Needs wrk (Debian package `wrk`). Every virtual user registers and logs in once; its token and
+tasks are handed to wrk's Lua script (mix.lua). An operation whose route answers 404 in this
+build (for instance /v1/stats before it exists) is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PYTHON = os.environ.get("BENCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+FLASK = str(Path(PYTHON).with_name("flask"))
+OPERATIONS = ("get", "list", "create", "patch", "complete", "stats", "mix")
+SECRET = "bench-secret-" + "b" * 40
+PASSWORD = "bench password 1234"
+
+
+def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never answered 200")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(base: str, users: int, tasks_per_user: int) -> list[dict[str, Any]]:
+    """Register and log in each virtual user once; give each some tasks to read and change."""
+    run = uuid.uuid4().hex[:8]
+
+    def make_user(index: int) -> dict[str, Any]:
+        email = f"bench-{run}-{index}@example.com"
+        credentials = {"email": email, "password": PASSWORD}
+        status, _ = call(base, "POST", "/v1/auth/register", credentials)
+        assert status == 201, f"register answered {status}"
+        status, tokens = call(base, "POST", "/v1/auth/login", credentials)
+        assert status == 200, f"login answered {status}"
+        token = tokens["access_token"]
+        ids = []
+        for number in range(tasks_per_user):
+            task = {
+                "title": f"Task {number} of user {index}",
+                "priority": ("low", "medium", "high")[number % 3],
+                "tags": ["bench", f"group{number % 5}"],
+                "due_date": f"2030-{1 + number % 12:02d}-15T09:00:00Z",
+            }
+            status, created = call(base, "POST", "/v1/tasks", task, token)
+            assert status == 201, f"create answered {status}"
+            ids.append(created["id"])
+        return {"token": token, "tasks": ids}
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return list(pool.map(make_user, range(users)))
+
+
+def write_lua_data(users: list[dict[str, Any]], path: Path) -> None:
+    rows = []
+    for user in users:
+        tasks = ",".join(f'"{task}"' for task in user["tasks"])
+        rows.append(f'{{token="{user["token"]}",tasks={{{tasks}}}}}')
+    path.write_text("return {users={" + ",\n".join(rows) + "}}\n")
+
+
+def route_exists(base: str, op: str, user: dict[str, Any]) -> bool:
+    if op != "stats":
+        return True
+    status, _ = call(base, "GET", "/v1/stats", token=user["token"])
+    return status != 404
+
+
+def wrk(url: str, op: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    command = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        f"--timeout={args.timeout}s",
+        "-s",
+        str(HERE / "mix.lua"),
+        url,
+        "--",
+        op,
+    ]
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = result["errors_status"] + result["errors_socket"]
+    return result
+
+
+def worker_rss_mb(parent: int) -> list[float]:
+    sizes = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != parent:
+                continue
+            status = (stat.parent / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        FLASK_APP="taskapi",
+        PYTHONPATH=str(ROOT),
+        TASKAPI_ENV="production",
+        JWT_SECRET_KEY=SECRET,
+        JWT_ACCESS_TOKEN_EXPIRES="7200",
+        DATABASE_URL=args.database_url,
+        LOG_LEVEL=args.log_level,
+        SERVER_THREADS=str(args.threads),
+        SERVER_CONNECTION_LIMIT="4000",
+    )
+    return env
+
+
+def ensure_database(url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    import sqlalchemy as sa
+
+    from taskapi.config import normalize_database_url
+
+    parsed = sa.make_url(normalize_database_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        return
+    engine = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        query = sa.text("SELECT 1 FROM pg_database WHERE datname = :name")
+        if not connection.scalar(query, {"name": parsed.database}):
+            connection.execute(sa.text(f'CREATE DATABASE "{parsed.database}"'))
+    engine.dispose()
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, Any] | None]], ceiling: float) -> None:
+    print(f"\n{title}")
+    header = f"{'operation':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    print(header + f"{'errors':>8}{'of hello':>10}")
+    for name, result in rows:
+        if result is None:
+            print(f"{name:<10}{'skipped: the route answers 404 in this build':>54}")
+            continue
+        share = f"{100 * result['rps'] / ceiling:.0f} %" if ceiling else "-"
+        print(
+            f"{name:<10}{result['rps']:>9.0f}{result['p50_us'] / 1000:>9.1f}"
+            f"{result['p95_us'] / 1000:>9.1f}{result['p99_us'] / 1000:>9.1f}"
+            f"{result['errors']:>8}{share:>10}"
+        )
+    sys.stdout.flush()
+
+
+def run_operations(
+    base: str, args: argparse.Namespace, data_file: Path, users: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    env = dict(os.environ, BENCH_DATA=str(data_file), BENCH_LIST_QUERY=args.list_query)
+    skipped = {op for op in OPERATIONS if not route_exists(base, op, users[0])}
+    mix = ",".join(part for part in args.mix.split(",") if part.split(":")[0] not in skipped)
+    env["BENCH_MIX"] = mix
+    rows: list[tuple[str, dict[str, Any] | None]] = []
+    for op in args.ops.split(","):
+        rows.append((op, None if op in skipped else wrk(base, op, args, env)))
+    return rows
+
+
+def bench(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="taskapi-bench-"))
+    try:
+        if args.url:
+            users = prepare(args.url, args.users, args.tasks_per_user)
+            write_lua_data(users, workdir / "data.lua")
+            rows = run_operations(args.url, args, workdir / "data.lua", users)
+            print_table(f"{args.url} ({args.connections} connections)", rows, 0)
+            return
+        ensure_database(args.database_url)
+        env = server_env(args)
+        subprocess.run([FLASK, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+        for workers in [int(count) for count in args.workers.split(",")]:
+            api_port, hello_port = free_port(), free_port()
+            flags = ["--workers", str(workers), "--threads", str(args.threads)]
+            api = spawn([FLASK, "serve", "--port", str(api_port), *flags], env, workdir / "api.log")
+            hello = spawn(
+                [PYTHON, str(HERE / "hello.py"), "--port", str(hello_port), *flags],
+                env,
+                workdir / "hello.log",
+            )
+            try:
+                base = f"http://127.0.0.1:{api_port}"
+                wait_ready(base + "/ready")
+                wait_ready(f"http://127.0.0.1:{hello_port}/hello")
+                users = prepare(base, args.users, args.tasks_per_user)
+                write_lua_data(users, workdir / "data.lua")
+                env_wrk = dict(os.environ, BENCH_DATA=str(workdir / "data.lua"))
+                ceiling = wrk(f"http://127.0.0.1:{hello_port}", "hello", args, env_wrk)
+                rows = run_operations(base, args, workdir / "data.lua", users)
+                rss = worker_rss_mb(api.pid)
+                title = (
+                    f"{workers} worker(s) x {args.threads} threads, {args.connections} "
+                    f"connections, {args.duration}s per operation"
+                )
+                print_table(title, [("hello", ceiling), *rows], ceiling["rps"])
+                print(
+                    "resident memory per API worker after the run: "
+                    + ", ".join(f"{size:.0f} MB" for size in rss)
+                )
+            finally:
+                stop(api)
+                stop(hello)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rolling_restart(args: argparse.Namespace) -> None:
+    """The mix through nginx while each replica in turn is drained and restarted."""
+    base = args.url or "http://127.0.0.1:8080"
+    wait_ready(base + "/ready")
+    workdir = Path(tempfile.mkdtemp(prefix="taskapi-rolling-"))
+    try:
+        users = prepare(base, args.users, args.tasks_per_user)
+        write_lua_data(users, workdir / "data.lua")
+        skipped = {op for op in OPERATIONS if not route_exists(base, op, users[0])}
+        mix = ",".join(part for part in args.mix.split(",") if part.split(":")[0] not in skipped)
+        env = dict(
+            os.environ,
+            BENCH_DATA=str(workdir / "data.lua"),
+            BENCH_LIST_QUERY=args.list_query,
+            BENCH_MIX=mix,
+        )
+        command = [
+            "wrk",
+            f"-t{args.wrk_threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            f"--timeout={args.timeout}s",
+            "-s",
+            str(HERE / "mix.lua"),
+            base,
+            "--",
+            "mix",
+        ]
+        load = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        stack = str(ROOT / "deploy" / "local-stack.sh")
+        time.sleep(args.duration / 6)
+        restarts = []
+        for replica in ("api1", "api2"):
+            started = time.monotonic()
+            subprocess.run([stack, "restart", replica], check=True)
+            restarts.append(f"{replica} {time.monotonic() - started:.1f}s")
+            time.sleep(args.duration / 6)
+        output, _ = load.communicate()
+        result = json.loads(output.strip().splitlines()[-1])
+        rps = result["requests"] / (result["duration_us"] / 1e6)
+        print(
+            f"\nrolling restart through {base} ({args.connections} connections, "
+            f"{args.duration}s, mix {mix}); restarts: {', '.join(restarts)}"
+        )
+        print(
+            f"requests {result['requests']}, {rps:.0f} req/s, p99 {result['p99_us'] / 1000:.1f} "
+            f"ms, failed: {result['errors_status']} non-2xx/3xx + "
+            f"{result['errors_socket']} socket errors"
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", nargs="?", choices=("bench", "rolling-restart"), default="bench")
+    parser.add_argument("--url", help="an already running server (or the stack's balancer)")
+    parser.add_argument("--workers", default="2", help="worker counts to spawn, e.g. 1,2")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1/taskapi_load")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=5, help="wrk request timeout (s)")
+    parser.add_argument("--users", type=int, default=16, help="virtual users (one login each)")
+    parser.add_argument("--tasks-per-user", type=int, default=60)
+    parser.add_argument("--ops", default=",".join(OPERATIONS))
+    parser.add_argument("--mix", default="get:35,list:20,create:15,patch:15,complete:10,stats:5")
+    parser.add_argument(
+        "--list-query",
+        default="status=open&priority=high,medium&sort_by=due_date&sort_order=asc&page_size=50",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="server LOG_LEVEL (INFO logs each request)"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed. On Debian/Ubuntu: apt-get install -y wrk")
+    if args.mode == "rolling-restart":
+        rolling_restart(args)
+    else:
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()
