@@ -172,7 +172,7 @@ def test_openapi_lists_every_route(app, spec):
     routed = {
         (rule.rule, method)
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/v1/") or rule.rule in ("/health", "/ready")
+        if rule.rule.startswith("/v1/") or rule.rule in ("/health", "/ready", "/metrics")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routed
