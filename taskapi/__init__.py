@@ -82,6 +82,12 @@ def _configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
+        # SQLite's lower() folds ASCII only; PostgreSQL's folds all of Unicode. Match it.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -92,10 +98,10 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from taskapi.extensions import api
-    from taskapi.resources import auth, ops, tasks
+    from taskapi.resources import auth, history, ops, stats, tasks
 
     app.register_blueprint(ops.assets_blp)
-    for module in (ops, auth, tasks):
+    for module in (ops, auth, tasks, history, stats):
         api.register_blueprint(module.blp)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
 
+from taskapi.errors import NotFound
 from taskapi.extensions import db
-from taskapi.models import HistoryEntry
+from taskapi.models import HistoryEntry, User
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,47 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def history_query(
+    owner: User,
+    *,
+    task_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+) -> Select[tuple[HistoryEntry]]:
+    """The owner's entries, newest first; with `after`, those with a larger id, oldest first.
+
+    Because one user's entries commit in id order, a client that replays `after=<last id seen>`
+    never misses an entry.
+    """
+    statement = select(HistoryEntry).where(HistoryEntry.user_id == owner.id)
+    if task_id is not None:
+        statement = statement.where(HistoryEntry.task_id == task_id)
+    if action is not None:
+        statement = statement.where(HistoryEntry.action == action)
+    if since is not None:
+        statement = statement.where(HistoryEntry.created_at >= since)
+    if until is not None:
+        statement = statement.where(HistoryEntry.created_at <= until)
+    if after is not None:
+        return statement.where(HistoryEntry.id > after).order_by(HistoryEntry.id.asc())
+    return statement.order_by(HistoryEntry.id.desc())
+
+
+def task_history_query(
+    owner: User, task_id: uuid.UUID | str, **filters: Any
+) -> Select[tuple[HistoryEntry]]:
+    """One task's entries; 404 unless the task was ever the owner's (deleted tasks included)."""
+    try:
+        key = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
+    except ValueError:
+        raise NotFound("Task not found.") from None
+    known = db.session.scalar(
+        select(exists().where(HistoryEntry.user_id == owner.id, HistoryEntry.task_id == key))
+    )
+    if not known:
+        raise NotFound("Task not found.")
+    return history_query(owner, **{**filters, "task_id": key})
