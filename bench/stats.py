@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -27,15 +26,15 @@ from flask_migrate import upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taskapi import create_app  # noqa: E402
-from taskapi.config import normalize_database_url  # noqa: E402
-from taskapi.extensions import db  # noqa: E402
-from taskapi.models import HistoryEntry, Task, User  # noqa: E402
+from taskapi import create_app
+from taskapi.config import normalize_database_url
+from taskapi.extensions import db
+from taskapi.models import HistoryEntry, Task, User
 
 DATABASE = "taskapi_bench_stats"
 TASKS = 50_000
 HISTORY_ENTRIES = 200_000
-PASSWORD = "benchmark password"
+PASSWORD = "benchmark password"  # noqa: S105 - a throwaway benchmark account
 TAGS = [f"tag{number:02d}" for number in range(30)] + ["Work", "work", "Home", "Urgent"]
 TARGETS_MS = {"stats": 100, "weekly": 100, "history": 30}
 
@@ -146,9 +145,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     options = parser.parse_args()
-    admin_url = os.environ.get(
-        "BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
+    admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
     url = create_database(admin_url)
     app = create_app(
@@ -179,8 +176,11 @@ def main() -> int:
                 middle = conn.execute(
                     sa.text("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM history")
                 ).scalar_one()
-            print(f"seeded {TASKS} tasks and {HISTORY_ENTRIES} entries in "
-                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+            print(
+                f"seeded {TASKS} tasks and {HISTORY_ENTRIES} entries in "
+                f"{time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
 
         cases = [
             ("stats", "/v1/stats?tz=Europe/Paris", tasks_headers),

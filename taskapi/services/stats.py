@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from taskapi.extensions import db
@@ -89,7 +89,9 @@ class LocalDays:
     ) -> ColumnElement[Any]:
         """Local date of `column`, valid for values in [start, end] (PostgreSQL: any)."""
         if self.dialect == "postgresql":
-            return cast(func.timezone(self.zone.key, column), Date)
+            # The transaction's TimeZone is the zone (see `local_days`): a plain cast is
+            # several times cheaper than AT TIME ZONE evaluated row by row.
+            return cast(column, Date)
         if start is None or end is None:
             raise ValueError("SQLite needs the range of the values to find the zone's offsets")
         periods = offset_periods(self.zone, start, end)
@@ -135,7 +137,8 @@ def daily_counts(
 
 
 def _completed() -> ColumnElement[bool]:
-    return and_(Task.completed.is_(True), Task.completed_at.is_not(None))
+    """A completion: a task completed now (reopening clears `completed_at`)."""
+    return Task.completed.is_(True)
 
 
 # --- streaks ----------------------------------------------------------------------------------
@@ -144,7 +147,17 @@ def _completed() -> ColumnElement[bool]:
 def completion_days(owner: User, days: LocalDays) -> list[date]:
     """Every local day with at least one completion, oldest first (one row per day)."""
     if days.dialect == "postgresql":  # no offsets to work out: no need for the range
-        return sorted(daily_counts(owner, days, Task.completed_at, None, None, _completed()))
+        return sorted(
+            daily_counts(
+                owner,
+                days,
+                Task.completed_at,
+                None,
+                None,
+                _completed(),
+                Task.completed_at.is_not(None),
+            )
+        )
     bounds = db.session.execute(
         select(func.min(Task.completed_at), func.max(Task.completed_at)).where(
             Task.user_id == owner.id, _completed()
@@ -201,19 +214,23 @@ def rate(part: int, whole: int) -> float:
     return float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
-def _dialect() -> str:
+def local_days(zone: ZoneInfo) -> LocalDays:
+    """Prepare the transaction for counting in `zone` on the current engine."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        # These are short aggregate queries that the planner overestimates (set-returning
-        # functions): compiling them just in time costs more than it saves.
-        db.session.execute(text("SET LOCAL jit = off"))
-    return dialect
+        # Dates of timestamps are taken in the transaction's time zone. And these short
+        # aggregate queries are overestimated by the planner (set-returning functions):
+        # compiling them just in time would cost more than it saves.
+        db.session.execute(
+            select(func.set_config("TimeZone", zone.key, True), func.set_config("jit", "off", True))
+        )
+    return LocalDays(zone, dialect)
 
 
 def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
     """`GET /v1/stats`."""
     now = now or utcnow()
-    days = LocalDays(zone, _dialect())
+    days = local_days(zone)
     today = now.astimezone(zone).date()
     today_start = local_midnight(today, zone)
     tomorrow_start = local_midnight(today + timedelta(days=1), zone)
@@ -330,7 +347,7 @@ def weekly(
 ) -> dict[str, Any]:
     """`GET /v1/stats/weekly`: the last `weeks` ISO weeks (Monday first), oldest first."""
     now = now or utcnow()
-    days = LocalDays(zone, _dialect())
+    days = local_days(zone)
     today = now.astimezone(zone).date()
     first_monday = today - timedelta(days=today.weekday()) - WEEK * (weeks - 1)
     dates = [first_monday + timedelta(days=offset) for offset in range(7 * weeks)]

@@ -51,18 +51,18 @@ class WeeklyStatsQueryArgsSchema(QuerySchema):
     weeks = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_WEEKS))
 
 
-class Counts(Schema):
+class StatusCountsSchema(Schema):
     open = ma.fields.Integer(dump_only=True)
     completed = ma.fields.Integer(dump_only=True)
 
 
-class ByPrioritySchema(Schema):
-    high = ma.fields.Nested(Counts, dump_only=True)
-    medium = ma.fields.Nested(Counts, dump_only=True)
-    low = ma.fields.Nested(Counts, dump_only=True)
+class StatsByPrioritySchema(Schema):
+    high = ma.fields.Nested(StatusCountsSchema, dump_only=True)
+    medium = ma.fields.Nested(StatusCountsSchema, dump_only=True)
+    low = ma.fields.Nested(StatusCountsSchema, dump_only=True)
 
 
-class TagCountsSchema(Counts):
+class TagCountsSchema(StatusCountsSchema):
     tag = ma.fields.String(dump_only=True)
 
     class Meta:
@@ -82,7 +82,7 @@ class StatsSchema(Schema):
     due_today = ma.fields.Integer(dump_only=True)
     due_next_7_days = ma.fields.Integer(dump_only=True)
     completion_rate = ma.fields.Float(dump_only=True)
-    by_priority = ma.fields.Nested(ByPrioritySchema, dump_only=True)
+    by_priority = ma.fields.Nested(StatsByPrioritySchema, dump_only=True)
     top_tags = ma.fields.List(ma.fields.Nested(TagCountsSchema), dump_only=True)
     streak = ma.fields.Nested(StreakSchema, dump_only=True)
     created_last_7_days = ma.fields.Integer(dump_only=True)
@@ -94,19 +94,19 @@ class StatsSchema(Schema):
     generated_at = Timestamp(dump_only=True)
 
 
-class DaySchema(Schema):
+class StatsDaySchema(Schema):
     date = ma.fields.Date(dump_only=True)
     created = ma.fields.Integer(dump_only=True)
     completed = ma.fields.Integer(dump_only=True)
 
 
-class WeekSchema(Schema):
+class StatsWeekSchema(Schema):
     week_start = ma.fields.Date(dump_only=True)
     created = ma.fields.Integer(dump_only=True)
     completed = ma.fields.Integer(dump_only=True)
-    days = ma.fields.List(ma.fields.Nested(DaySchema), dump_only=True)
+    days = ma.fields.List(ma.fields.Nested(StatsDaySchema), dump_only=True)
 
 
 class WeeklyStatsSchema(Schema):
     tz = ma.fields.String(dump_only=True)
-    weeks = ma.fields.List(ma.fields.Nested(WeekSchema), dump_only=True)
+    weeks = ma.fields.List(ma.fields.Nested(StatsWeekSchema), dump_only=True)
