@@ -3,7 +3,9 @@
 Creates (or recreates) its own PostgreSQL database, migrates it, seeds it in bulk, then times
 requests through the Flask test client and prints p50/p95/p99 per endpoint.
 
-    .venv/bin/python bench/stats.py [--requests 200] [--keep]
+    .venv/bin/python bench/stats.py [--requests 200] [--keep] [--reuse]
+
+--keep leaves the seeded database in place; --reuse measures a database kept earlier.
 
 BENCH_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres) is where the database
 `taskapi_bench_stats` is created.
@@ -144,10 +146,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure a database kept earlier")
     options = parser.parse_args()
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-    url = create_database(admin_url)
+    if options.reuse:
+        url = sa.make_url(normalize_database_url(admin_url)).set(database=DATABASE)
+        url = url.render_as_string(hide_password=False)
+    else:
+        url = create_database(admin_url)
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
@@ -166,21 +173,22 @@ def main() -> int:
             upgrade()
             tasks_headers = login(client, "tasks@bench.example")
             history_headers = login(client, "history@bench.example")
-            users = {user.email: user.id for user in db.session.scalars(sa.select(User))}
-            started = time.perf_counter()
-            seed_tasks(users["tasks@bench.example"], now, rng)
-            seed_history(users["history@bench.example"], now, rng)
+            if not options.reuse:
+                users = {user.email: user.id for user in db.session.scalars(sa.select(User))}
+                started = time.perf_counter()
+                seed_tasks(users["tasks@bench.example"], now, rng)
+                seed_history(users["history@bench.example"], now, rng)
+                print(
+                    f"seeded {TASKS} tasks and {HISTORY_ENTRIES} entries in "
+                    f"{time.perf_counter() - started:.1f} s",
+                    file=sys.stderr,
+                )
             db.session.remove()
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(sa.text("VACUUM ANALYZE"))
                 middle = conn.execute(
                     sa.text("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM history")
                 ).scalar_one()
-            print(
-                f"seeded {TASKS} tasks and {HISTORY_ENTRIES} entries in "
-                f"{time.perf_counter() - started:.1f} s",
-                file=sys.stderr,
-            )
 
         cases = [
             ("stats", "/v1/stats?tz=Europe/Paris", tasks_headers),
@@ -188,6 +196,8 @@ def main() -> int:
             ("history", "/v1/history", history_headers),
             ("history", f"/v1/history?after={middle}", history_headers),
         ]
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"{options.requests} requests each; load average before: {load}")
         print(f"{'endpoint':<48} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'target':>8}")
         failed = False
         for kind, path, headers in cases:
@@ -202,7 +212,7 @@ def main() -> int:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        if not options.keep:
+        if not (options.keep or options.reuse):
             drop_database(admin_url)
 
 
