@@ -3,10 +3,11 @@
 Every count is an SQL aggregate. The only rows that reach Python are per local day (bounded by
 days, never by tasks): the streaks and the weekly series are assembled from them.
 
-A local day is the calendar date of an instant in the caller's zone. PostgreSQL computes it
-with `AT TIME ZONE`; SQLite has no time zones, so the zone's UTC offsets over the range queried
-are worked out here and the database shifts each timestamp by the offset in force at that
-instant. Both engines therefore put every instant on the same local day.
+A local day is the calendar date of an instant in the caller's zone. PostgreSQL casts the
+timestamp to a date with the transaction's TimeZone set to that zone; SQLite has no time zones,
+so the zone's UTC offsets over the range queried are worked out here and the database shifts
+each timestamp by the offset in force at that instant. Both engines therefore put every instant
+on the same local day.
 """
 
 from __future__ import annotations
