@@ -33,12 +33,12 @@ def upgrade():
         batch_op.create_index('uq_history_user_id_seq', ['user_id', 'seq'], unique=True)
 
     with op.batch_alter_table('tasks', schema=None) as batch_op:
-        batch_op.create_index('ix_tasks_user_id_completed_at', ['user_id', 'completed_at'], unique=False, postgresql_where=sa.text('completed'), sqlite_where=sa.text('completed'))
+        batch_op.create_index('ix_tasks_user_id_completed_at', ['user_id', 'completed_at'], unique=False, postgresql_where=sa.text('completed'), sqlite_where=sa.text('completed = 1'))
 
 
 def downgrade():
     with op.batch_alter_table('tasks', schema=None) as batch_op:
-        batch_op.drop_index('ix_tasks_user_id_completed_at', postgresql_where=sa.text('completed'), sqlite_where=sa.text('completed'))
+        batch_op.drop_index('ix_tasks_user_id_completed_at', postgresql_where=sa.text('completed'), sqlite_where=sa.text('completed = 1'))
 
     with op.batch_alter_table('history', schema=None) as batch_op:
         batch_op.drop_index('uq_history_user_id_seq')

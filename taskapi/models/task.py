@@ -18,13 +18,14 @@ class Task(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         # The default listing order, per user: newest first, ties broken by id.
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
-        # Completions per day (statistics): only completed tasks.
+        # Completions per day (statistics): only completed tasks. SQLAlchemy writes the
+        # condition as `completed = 1` on SQLite, which the planner must see as the same.
         Index(
             "ix_tasks_user_id_completed_at",
             "user_id",
             "completed_at",
             postgresql_where=text("completed"),
-            sqlite_where=text("completed"),
+            sqlite_where=text("completed = 1"),
         ),
     )
 

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal, not_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from taskapi.extensions import db
@@ -138,8 +138,12 @@ def daily_counts(
 
 
 def _completed() -> ColumnElement[bool]:
-    """A completion: a task completed now (reopening clears `completed_at`)."""
-    return Task.completed.is_(True)
+    """A completion: a task completed now (reopening clears `completed_at`).
+
+    Written as the bare column so that PostgreSQL matches the partial index `WHERE completed`
+    (it cannot prove that `completed IS true` implies it).
+    """
+    return Task.completed.expression
 
 
 # --- streaks ----------------------------------------------------------------------------------
@@ -237,7 +241,7 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
     tomorrow_start = local_midnight(today + timedelta(days=1), zone)
     week_ago = now - WEEK
 
-    is_open = Task.completed.is_(False)
+    is_open = not_(Task.completed)
     done = _completed()
 
     def count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
