@@ -20,7 +20,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from taskapi.extensions import db
@@ -307,23 +320,10 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
 
 def top_tags(owner: User, dialect: str, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
     """The most used tags, lower-cased, by open + completed descending, then tag ascending."""
-    # Tasks share few distinct tag lists: count each list once, then spread its count over its
-    # tags, so the (costly) unnesting runs per distinct list rather than per task.
-    lists = (
-        select(Task.tags.label("tags"), Task.completed, func.count().label("tasks"))
-        .where(Task.user_id == owner.id)
-        .group_by(Task.tags, Task.completed)
-        .subquery()
-    )
     if dialect == "postgresql":
-        # A set-returning function in the select list (ProjectSet) is several times cheaper
-        # than a lateral join.
-        spellings = select(
-            func.jsonb_array_elements_text(lists.c.tags).label("tag"),
-            lists.c.completed,
-            lists.c.tasks,
-        ).subquery()
+        spellings = _tag_spellings_postgresql(owner)
     else:
+        lists = _tag_lists(owner)
         elements = func.json_each(lists.c.tags).table_valued("value")
         spellings = (
             select(elements.c.value.label("tag"), lists.c.completed, lists.c.tasks)
@@ -360,6 +360,40 @@ def top_tags(owner: User, dialect: str, limit: int = TOP_TAGS) -> list[dict[str,
         {"tag": row.tag, "open": int(row.open), "completed": int(row.completed)}
         for row in db.session.execute(statement)
     ]
+
+
+def _tag_lists(owner: User, *conditions: ColumnElement[bool]) -> Subquery:
+    """Distinct tag lists with their number of open and completed tasks.
+
+    Tasks share few distinct tag lists: counting each list once and spreading its count over
+    its tags unnests per distinct list rather than per task.
+    """
+    return (
+        select(Task.tags.label("tags"), Task.completed, func.count().label("tasks"))
+        .where(Task.user_id == owner.id, *conditions)
+        .group_by(Task.tags, Task.completed)
+        .subquery()
+    )
+
+
+def _tag_spellings_postgresql(owner: User) -> Subquery:
+    """(tag, completed, tasks) rows; unnesting (the costly part) only lists of several tags."""
+    length = func.jsonb_array_length(Task.tags)
+    single_rows = (
+        select(Task.tags.op("->>")(literal_column("0")).label("tag"), Task.completed)
+        .where(Task.user_id == owner.id, length == 1)
+        .subquery()
+    )
+    single = select(
+        single_rows.c.tag, single_rows.c.completed, func.count().label("tasks")
+    ).group_by(single_rows.c.tag, single_rows.c.completed)
+    lists = _tag_lists(owner, length > 1)
+    # A set-returning function in the select list (ProjectSet) is several times cheaper than
+    # a lateral join.
+    several = select(
+        func.jsonb_array_elements_text(lists.c.tags).label("tag"), lists.c.completed, lists.c.tasks
+    )
+    return union_all(single, several).subquery()
 
 
 def weekly(
