@@ -96,6 +96,12 @@ def _configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
+        # SQLite's lower() folds ASCII only; PostgreSQL's folds all of Unicode. Match it.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -114,11 +120,11 @@ def register_rate_limits(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from taskapi.auth import keep_user_prefix
     from taskapi.extensions import api
-    from taskapi.resources import auth, commands, ops, tasks, users
+    from taskapi.resources import auth, commands, history, ops, stats, tasks, users
 
     #: Resources served for the caller under /v1/… and, for service keys and admins, for any
     #: user under /v1/users/<user_id>/… (same views). A `/v1` blueprint joins both by being here.
-    user_addressed = (tasks, commands)
+    user_addressed = (tasks, history, stats, commands)
 
     app.register_blueprint(ops.assets_blp)
     if app.config["TESTING_ENDPOINTS"]:

@@ -22,6 +22,7 @@ COMMAND_NAMES = [
     "complete_task",
     "reopen_task",
     "delete_task",
+    "get_stats",
 ]
 
 
@@ -44,7 +45,8 @@ def test_catalogue_lists_every_command_with_json_schemas(client, auth_headers):
     assert list(catalogue) == COMMAND_NAMES
     for item in catalogue.values():
         assert item["description"]
-        assert item["scope"] in ("tasks:read", "tasks:write")
+        expected = "stats:read" if item["name"] == "get_stats" else ("tasks:read", "tasks:write")
+        assert item["scope"] in expected
         assert item["input_schema"]["$schema"].startswith("https://json-schema.org/")
         assert item["input_schema"]["additionalProperties"] is False
 
@@ -66,6 +68,9 @@ def test_catalogue_lists_every_command_with_json_schemas(client, auth_headers):
     assert set(completion["properties"]) == {"task", "next"}
     assert completion["properties"]["task"]["properties"]["id"]["format"] == "uuid"
     assert catalogue["delete_task"]["output_schema"]["type"] == "null"
+    stats = catalogue["get_stats"]
+    assert set(stats["input_schema"]["properties"]) == {"tz"}
+    assert {"total", "mood", "streak", "top_tags"} <= set(stats["output_schema"]["properties"])
 
 
 def test_task_commands_end_to_end(client, auth_headers):
@@ -145,6 +150,8 @@ def test_list_tasks_pages_like_the_rest_list(client, auth_headers, create_task):
         ("list_tasks", {"nope": 1}, "nope"),
         ("complete_task", {"id": 7}, "id"),
         ("delete_task", {}, "id"),
+        ("get_stats", {"tz": "Mars/Olympus_Mons"}, "tz"),
+        ("get_stats", {"weeks": 2}, "weeks"),
     ],
 )
 def test_invalid_input_is_422_with_errors(client, auth_headers, name, body, field):
@@ -211,6 +218,26 @@ def test_key_scopes_per_command(app, client, auth_headers):
         assert_problem(run(client, name, reader, {"id": created["id"]}, prefix), 403, "forbidden")
     assert_problem(run(client, "no_such_command", reader, {}, prefix), 404, "not_found")
     assert client.get(f"{prefix}/commands", headers=reader).status_code == 200
+    stats_reader = key_header(app, ["stats:read"])
+    assert run(client, "get_stats", stats_reader, {}, prefix).status_code == 200
+    assert_problem(run(client, "get_stats", reader, {}, prefix), 403, "forbidden")
+
+
+def test_get_stats_returns_what_its_rest_twin_returns(client, auth_headers, create_task):
+    create_task(title="open", tags=["Work"])
+    done = create_task(title="done", priority="high")
+    client.post(f"/v1/tasks/{done['id']}/complete", headers=auth_headers)
+    response = run(client, "get_stats", auth_headers, {"tz": "Europe/Paris"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["command"] == "get_stats"
+    rest = client.get("/v1/stats?tz=Europe/Paris", headers=auth_headers).get_json()
+    for figures in (body["result"], rest):
+        figures.pop("generated_at")
+    assert body["result"] == rest
+    assert rest["total"] == 2
+    assert rest["completed"] == 1
+    assert rest["top_tags"] == [{"tag": "work", "open": 1, "completed": 0}]
 
 
 def _history(app) -> list[dict[str, Any]]:

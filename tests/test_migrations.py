@@ -116,8 +116,10 @@ def _value_for(column: sa.Column[Any], parents: dict[str, list[Any]]) -> Any:
         return uuid.uuid4()
     if isinstance(kind, sa.Boolean):
         return False
+    if isinstance(kind, sa.SmallInteger):
+        return 1 + number % 3  # small: fits the 1-3 priority ranks
     if isinstance(kind, sa.Integer):
-        return 1 + number % 3  # small: fits SMALLINT and any range check seen so far
+        return 1_000_000 + number  # distinct: integer columns may be unique per user (seq)
     if isinstance(kind, sa.DateTime):
         return datetime(2026, 1, 1, tzinfo=UTC)
     if isinstance(kind, sa.JSON) or "JSON" in type(kind).__name__.upper():

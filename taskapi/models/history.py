@@ -20,12 +20,16 @@ class HistoryEntry(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_history_user_id_id", "user_id", "id"),
         Index("ix_history_user_id_task_id_id", "user_id", "task_id", "id"),
+        Index("ix_history_user_id_action_id", "user_id", "action", "id"),
+        Index("uq_history_user_id_seq", "user_id", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    # Position among the user's entries (1, 2, 3 …), in id order: counts without scanning.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     # No foreign key: the entry outlives its task.
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     action: Mapped[str] = mapped_column(String(16))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
 
+from taskapi.errors import NotFound
 from taskapi.extensions import db
-from taskapi.models import HistoryEntry
+from taskapi.models import HistoryEntry, User
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ def record(
     _serialize_user_writes(user_id)
     entry = HistoryEntry(
         user_id=user_id,
+        # Computed by the INSERT itself, so one statement writes the entry (and, on SQLite, the
+        # write lock it takes makes the number atomic; on PostgreSQL the user's lock does).
+        seq=select(func.coalesce(func.max(HistoryEntry.seq), 0) + 1)
+        .where(HistoryEntry.user_id == user_id)
+        .scalar_subquery(),
         task_id=task_id,
         action=action,
         changes=changes,
@@ -82,3 +90,79 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list of entries to page through, and a quick way to count it when there is one."""
+
+    statement: Select[tuple[HistoryEntry]]
+    count: Callable[[], int] | None = None
+
+
+def history_query(
+    owner: User,
+    *,
+    task_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+) -> Listing:
+    """The owner's entries, newest first; with `after`, those with a larger id, oldest first.
+
+    Because one user's entries commit in id order, a client that replays `after=<last id seen>`
+    never misses an entry.
+    """
+    unfiltered = task_id is None and action is None and since is None and until is None
+    count = (lambda: _count_after(owner, after)) if unfiltered else None
+    statement = select(HistoryEntry).where(HistoryEntry.user_id == owner.id)
+    if task_id is not None:
+        statement = statement.where(HistoryEntry.task_id == task_id)
+    if action is not None:
+        statement = statement.where(HistoryEntry.action == action)
+    if since is not None:
+        statement = statement.where(HistoryEntry.created_at >= since)
+    if until is not None:
+        statement = statement.where(HistoryEntry.created_at <= until)
+    if after is not None:
+        statement = statement.where(HistoryEntry.id > after).order_by(HistoryEntry.id.asc())
+    else:
+        statement = statement.order_by(HistoryEntry.id.desc())
+    return Listing(statement, count)
+
+
+def _count_after(owner: User, after: int | None) -> int:
+    """How many of the owner's entries have an id above `after`, from their sequence numbers.
+
+    Entries are numbered 1, 2, 3 … per user in id order, so this reads two index entries
+    instead of counting rows.
+    """
+
+    def last_seq(*conditions: Any) -> int:
+        statement = (
+            select(HistoryEntry.seq)
+            .where(HistoryEntry.user_id == owner.id, *conditions)
+            .order_by(HistoryEntry.id.desc())
+            .limit(1)
+        )
+        return int(db.session.scalar(statement) or 0)
+
+    total = last_seq()
+    if after is None or total == 0:
+        return total
+    return total - last_seq(HistoryEntry.id <= after)
+
+
+def task_history_query(owner: User, task_id: uuid.UUID | str, **filters: Any) -> Listing:
+    """One task's entries; 404 unless the task was ever the owner's (deleted tasks included)."""
+    try:
+        key = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
+    except ValueError:
+        raise NotFound("Task not found.") from None
+    known = db.session.scalar(
+        select(exists().where(HistoryEntry.user_id == owner.id, HistoryEntry.task_id == key))
+    )
+    if not known:
+        raise NotFound("Task not found.")
+    return history_query(owner, **{**filters, "task_id": key})

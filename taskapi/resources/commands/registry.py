@@ -21,13 +21,15 @@ from flask_smorest.pagination import PaginationParameters
 from taskapi.api import SelectPage
 from taskapi.models import Task, User
 from taskapi.resources.commands.schemas import (
+    StatsCommandSchema,
     TaskIdSchema,
     TaskListCommandSchema,
     TaskUpdateCommandSchema,
 )
+from taskapi.resources.stats.schemas import StatsSchema
 from taskapi.resources.tasks.routes import check_etag, list_query
 from taskapi.resources.tasks.schemas import CompletionSchema, TaskCreateSchema, TaskSchema
-from taskapi.services import tasks
+from taskapi.services import stats, tasks
 from taskapi.services.tasks import Precondition
 
 #: JSON Schema dialect of the catalogue (OpenAPI 3.1 schemas are JSON Schema 2020-12).
@@ -140,6 +142,17 @@ COMMANDS: dict[str, Command] = {
             input=TaskIdSchema,
             output=None,
             run=_delete_task,
+        ),
+        Command(
+            name="get_stats",
+            description=(
+                "Statistics (as GET /v1/stats): counts, streaks, top tags and the mood; the "
+                "time zone as the field `tz`."
+            ),
+            scope="stats:read",
+            input=StatsCommandSchema,
+            output=StatsSchema(),
+            run=lambda owner, data: stats.summary(owner, data["tz"]),
         ),
     )
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from taskapi.resources.stats.schemas import StatsQueryArgsSchema
 from taskapi.resources.tasks.schemas import TaskPatchSchema, TaskQueryArgsSchema
 from taskapi.schemas import Schema
 
@@ -31,6 +32,13 @@ class TaskListCommandSchema(TaskQueryArgsSchema):
     page_size = ma.fields.Integer(
         strict=True, load_default=50, validate=ma.validate.Range(min=1, max=100)
     )
+
+
+class StatsCommandSchema(StatsQueryArgsSchema):
+    """`tz` as a field."""
+
+    class Meta(StatsQueryArgsSchema.Meta):
+        unknown = ma.RAISE  # a body, not a query string: unknown fields are refused
 
 
 class CommandInfoSchema(ma.Schema):

@@ -1,0 +1,3 @@
+from taskapi.resources.history.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,3 @@
+from taskapi.resources.stats.routes import blp
+
+__all__ = ["blp"]
