@@ -38,6 +38,8 @@ def _tz_field() -> TimeZone:
             "type": "string",
             "description": "IANA time zone that decides what a day is",
             "example": "UTC",
+            # The exact set accepted, so clients and generated ones know it.
+            "enum": sorted(_zone_names()),
         },
     )
 
