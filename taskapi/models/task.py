@@ -6,18 +6,66 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Uuid,
+    column,
+    desc,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column
 
 from taskapi.extensions import db
 from taskapi.models.types import JSONType, Priority, UTCDateTime, utcnow
+
+#: The words of title and description: runs of letters and digits, lower-cased. Anything else
+#: separates words (`my-report` holds `my` and `report`), exactly as the SQLite fallback splits.
+SEARCH_VECTOR_SQL = (
+    "to_tsvector('simple'::regconfig, regexp_replace(title || ' ' || coalesce(description, ''), "
+    "'[^[:alnum:]]+', ' ', 'g'))"
+)
+#: The tags lower-cased, for case-insensitive containment (`@>`).
+TAGS_LOWER_SQL = "lower(tags::text)::jsonb"
 
 
 class Task(db.Model):  # type: ignore[name-defined]
     __tablename__ = "tasks"
     __table_args__ = (
-        # The default listing order, per user: newest first, ties broken by id.
+        # One index per listing order, per user, ties broken by id (scanned either way).
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
+        Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
+        # Tasks without a due date come last in both directions: one index per direction.
+        Index("ix_tasks_user_id_due_date_id", "user_id", "due_date", "id"),
+        Index(
+            "ix_tasks_user_id_due_date_desc_id",
+            "user_id",
+            desc(column("due_date")).nulls_last(),
+            desc(column("id")),
+        ),
+        # Open tasks by due date: `status=open|overdue` and their counts from the index alone.
+        Index(
+            "ix_tasks_user_id_open_due_date",
+            "user_id",
+            "due_date",
+            postgresql_where=text("completed = false"),
+        ),
+        # Search and tag filters within one user's tasks (btree_gin puts user_id in the GIN).
+        Index("ix_tasks_user_id_search_vector", "user_id", "search_vector", postgresql_using="gin"),
+        Index(
+            "ix_tasks_user_id_tags_lower",
+            "user_id",
+            "tags_lower",
+            postgresql_using="gin",
+            postgresql_ops={"tags_lower": "jsonb_path_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -35,6 +83,14 @@ class Task(db.Model):  # type: ignore[name-defined]
     recurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # PostgreSQL-only generated columns (the migration adds them there): part of the table, never
+    # loaded or written by the ORM, so the same model works on SQLite where they do not exist.
+    search_vector: Unmapped[str | None] = unmapped_column(
+        TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)
+    )
+    tags_lower: Unmapped[list[str] | None] = unmapped_column(
+        JSONB, Computed(TAGS_LOWER_SQL, persisted=True)
+    )
 
     @property
     def is_recurring(self) -> bool:

@@ -1,0 +1,87 @@
+"""task search: generated search and tag columns, indexes for every listing order
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22 00:40:00.000000
+
+On PostgreSQL: `search_vector` (the words of title and description) and `tags_lower` are
+generated columns with GIN indexes that include `user_id` (extension btree_gin), so a search or a
+tag filter touches only the caller's entries. On SQLite these columns do not exist: the app
+matches words and tags with SQL functions it registers on each connection.
+"""
+from alembic import op
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+# revision identifiers, used by Alembic.
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+SEARCH_VECTOR_SQL = (
+    "to_tsvector('simple'::regconfig, regexp_replace(title || ' ' || coalesce(description, ''), "
+    "'[^[:alnum:]]+', ' ', 'g'))"
+)
+TAGS_LOWER_SQL = "lower(tags::text)::jsonb"
+
+#: B-tree indexes for the listing orders, on both engines.
+ORDER_INDEXES = (
+    ('ix_tasks_user_id_updated_at_id', ['user_id', 'updated_at', 'id']),
+    ('ix_tasks_user_id_priority_id', ['user_id', 'priority', 'id']),
+    ('ix_tasks_user_id_title_id', ['user_id', 'title', 'id']),
+    ('ix_tasks_user_id_due_date_id', ['user_id', 'due_date', 'id']),
+)
+
+
+def upgrade():
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        for name, columns in ORDER_INDEXES:
+            batch_op.create_index(name, columns, unique=False)
+
+    if op.get_bind().dialect.name != 'postgresql':
+        return
+    op.execute('CREATE EXTENSION IF NOT EXISTS btree_gin')
+    op.add_column('tasks', sa.Column(
+        'search_vector', postgresql.TSVECTOR(),
+        sa.Computed(SEARCH_VECTOR_SQL, persisted=True), nullable=True,
+    ))
+    op.add_column('tasks', sa.Column(
+        'tags_lower', postgresql.JSONB(astext_type=sa.Text()),
+        sa.Computed(TAGS_LOWER_SQL, persisted=True), nullable=True,
+    ))
+    # due_date descending with tasks without one still last: the other direction's index.
+    op.create_index(
+        'ix_tasks_user_id_due_date_desc_id', 'tasks',
+        ['user_id', sa.desc(sa.column('due_date')).nulls_last(), sa.desc(sa.column('id'))],
+    )
+    op.create_index(
+        'ix_tasks_user_id_open_due_date', 'tasks', ['user_id', 'due_date'],
+        postgresql_where=sa.text('completed = false'),
+    )
+    op.create_index(
+        'ix_tasks_user_id_search_vector', 'tasks', ['user_id', 'search_vector'],
+        postgresql_using='gin',
+    )
+    op.create_index(
+        'ix_tasks_user_id_tags_lower', 'tasks', ['user_id', 'tags_lower'],
+        postgresql_using='gin', postgresql_ops={'tags_lower': 'jsonb_path_ops'},
+    )
+
+
+def downgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        for name in (
+            'ix_tasks_user_id_tags_lower',
+            'ix_tasks_user_id_search_vector',
+            'ix_tasks_user_id_open_due_date',
+            'ix_tasks_user_id_due_date_desc_id',
+        ):
+            op.drop_index(name, table_name='tasks')
+        op.drop_column('tasks', 'tags_lower')
+        op.drop_column('tasks', 'search_vector')
+        # btree_gin stays: other objects may use it.
+
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        for name, _columns in reversed(ORDER_INDEXES):
+            batch_op.drop_index(name)
