@@ -41,7 +41,7 @@ class Tasks(MethodView):
     @blp.paginate(SelectPage)
     def get(self, args):
         """List your tasks, a page at a time"""
-        return tasks.task_query(current_owner())
+        return tasks.task_query(current_owner(), args)
 
     @authenticated()
     @blp.etag
