@@ -4,8 +4,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    from taskapi.cli.seed import seed_command
     from taskapi.cli.serve import serve_command
     from taskapi.cli.users import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(serve_command)
+    app.cli.add_command(seed_command)
