@@ -107,6 +107,9 @@ class SelectPage(Page):
 class Blueprint(flask_smorest.Blueprint):
     """Blueprint with the contract's pagination headers and optional `If-Match`."""
 
+    # The contract's page size: 50 by default, 1-100 (flask-smorest's default is 10).
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}
+
     def _check_precondition(self) -> None:
         # If-Match is optional unless the deployment requires it (REQUIRE_IF_MATCH=true).
         if (

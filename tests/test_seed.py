@@ -93,3 +93,14 @@ def test_bad_options_fail_with_a_message(app):
     assert negative.exit_code != 0
     assert "--tasks" in negative.output
     assert counts(app) == (0, 0, 0)
+
+
+def test_seeded_list_pages_hold_fifty_tasks_by_default(app, client, auth_headers):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["seed", "--user-email", "alice@example.com", "--tasks", "120"])
+    assert result.exit_code == 0, result.output
+    response = client.get("/v1/tasks?sort_by=due_date&page=3", headers=auth_headers)
+    assert response.status_code == 200
+    assert len(response.get_json()) == 20
+    pagination = json.loads(response.headers["X-Pagination"])
+    assert (pagination["total"], pagination["total_pages"]) == (120, 3)
