@@ -4,9 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22 00:40:00.000000
 
-On PostgreSQL: `search_vector` (the words of title and description) and `tags_lower` are
-generated columns with GIN indexes that include `user_id` (extension btree_gin), so a search or a
-tag filter touches only the caller's entries. On SQLite these columns do not exist: the app
+On PostgreSQL: `search_vector` (the words of title and description, keyed by owner) and
+`tags_lower` are generated columns with GIN indexes; the tags index includes `user_id`
+(extension btree_gin). Either way a search or a tag filter reads only the caller's entries. On SQLite these columns do not exist: the app
 matches words and tags with SQL functions it registers on each connection.
 """
 from alembic import op
@@ -19,9 +19,13 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
+# The words of title and description (runs of letters and digits, lower-cased), each behind
+# its owner's key ("u" + 8 hex digits of md5(user_id)) so a prefix search reads only the owner's
+# entries of the GIN index. Must stay equal to taskapi.models.task.SEARCH_VECTOR_SQL.
 SEARCH_VECTOR_SQL = (
-    "to_tsvector('simple'::regconfig, regexp_replace(title || ' ' || coalesce(description, ''), "
-    "'[^[:alnum:]]+', ' ', 'g'))"
+    "to_tsvector('simple'::regconfig, regexp_replace(regexp_replace("
+    "lower(title || ' ' || coalesce(description, '')), '[^[:alnum:]]+', ' ', 'g'), "
+    "'[[:alnum:]]+', 'u' || left(md5(user_id::text), 8) || '\\&', 'g'))"
 )
 TAGS_LOWER_SQL = "lower(tags::text)::jsonb"
 
@@ -60,8 +64,7 @@ def upgrade():
         postgresql_where=sa.text('completed = false'),
     )
     op.create_index(
-        'ix_tasks_user_id_search_vector', 'tasks', ['user_id', 'search_vector'],
-        postgresql_using='gin',
+        'ix_tasks_search_vector', 'tasks', ['search_vector'], postgresql_using='gin',
     )
     op.create_index(
         'ix_tasks_user_id_tags_lower', 'tasks', ['user_id', 'tags_lower'],
@@ -73,7 +76,7 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         for name in (
             'ix_tasks_user_id_tags_lower',
-            'ix_tasks_user_id_search_vector',
+            'ix_tasks_search_vector',
             'ix_tasks_user_id_open_due_date',
             'ix_tasks_user_id_due_date_desc_id',
         ):

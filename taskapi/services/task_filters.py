@@ -2,15 +2,18 @@
 
 Search words are runs of letters and digits, lower-cased; anything else separates words, so
 "my-report" holds the words "my" and "report". A query word matches a word it is a prefix of.
-PostgreSQL matches against the indexed `search_vector` column (prefix `to_tsquery`); SQLite, where
+PostgreSQL matches against the indexed `search_vector` column (prefix `to_tsquery` on words keyed
+by owner, see `taskapi.models.task.SEARCH_VECTOR_SQL`); SQLite, where
 that column does not exist, matches the same words through SQL functions registered on each
 connection (`register_sqlite_functions`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,13 +45,20 @@ def search_words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def apply_filters(statement: Select[Any], filters: Mapping[str, Any]) -> Select[Any]:
-    """Narrow `statement` (over tasks) by the list filters present in `filters`."""
+def owner_key(owner_id: uuid.UUID) -> str:
+    """The prefix of the owner's words in `search_vector` (see `SEARCH_VECTOR_SQL`)."""
+    return "u" + hashlib.md5(str(owner_id).encode(), usedforsecurity=False).hexdigest()[:8]
+
+
+def apply_filters(
+    statement: Select[Any], owner_id: uuid.UUID, filters: Mapping[str, Any]
+) -> Select[Any]:
+    """Narrow `statement` (over `owner_id`'s tasks) by the list filters present in `filters`."""
     postgres = db.engine.dialect.name == "postgresql"
     conditions: list[ColumnElement[bool]] = []
     words = search_words(filters.get("q") or "")
     if words:
-        conditions.append(_words_match(words, postgres))
+        conditions.append(_words_match(owner_id, words, postgres))
     status = filters.get("status")
     # `completed = false`, as the predicate of the partial index on open tasks.
     if status == "open":
@@ -79,10 +89,11 @@ def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[An
     return statement.order_by(first, Task.id.desc() if descending else Task.id.asc())
 
 
-def _words_match(words: Sequence[str], postgres: bool) -> ColumnElement[bool]:
+def _words_match(owner_id: uuid.UUID, words: Sequence[str], postgres: bool) -> ColumnElement[bool]:
     if postgres:
         # Words hold only letters and digits: nothing in them is tsquery syntax.
-        query = " & ".join(f"{word}:*" for word in words)
+        key = owner_key(owner_id)
+        query = " & ".join(f"{key}{word}:*" for word in words)
         return _search_vector.op("@@")(func.to_tsquery("simple", query))
     text = func.taskapi_search_text(Task.title, Task.description)
     return and_(*(text.like(f"% {word}%") for word in words))

@@ -36,7 +36,8 @@ def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Select[
     """The owner's tasks narrowed by the list filters, in the requested order (by default
     newest first), ties broken by id."""
     filters = filters or {}
-    statement = task_filters.apply_filters(select(Task).where(Task.user_id == owner.id), filters)
+    statement = select(Task).where(Task.user_id == owner.id)
+    statement = task_filters.apply_filters(statement, owner.id, filters)
     return task_filters.apply_order(statement, filters)
 
 
