@@ -4,9 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22 00:40:00.000000
 
-On PostgreSQL: `search_vector` (the words of title and description, keyed by owner) and
-`tags_lower` are generated columns with GIN indexes; the tags index includes `user_id`
-(extension btree_gin). Either way a search or a tag filter reads only the caller's entries. On SQLite these columns do not exist: the app
+On PostgreSQL: `search_vector` (the words of title and description) and `tag_keys` (the tags,
+lower-cased) are generated columns with GIN indexes. Their entries carry the owner's key, so a
+search or a tag filter reads only the caller's entries, however large the table. On SQLite these columns do not exist: the app
 matches words and tags with SQL functions it registers on each connection.
 """
 from alembic import op
@@ -27,7 +27,17 @@ SEARCH_VECTOR_SQL = (
     "lower(title || ' ' || coalesce(description, '')), '[^[:alnum:]]+', ' ', 'g'), "
     "'[[:alnum:]]+', 'u' || left(md5(user_id::text), 8) || '\\&', 'g'))"
 )
-TAGS_LOWER_SQL = "lower(tags::text)::jsonb"
+# The tags lower-cased, each behind the owner's key. Must stay equal to
+# taskapi.models.task.TAG_KEYS_SQL.
+TAG_KEYS_SQL = "task_tag_keys(user_id, tags)"
+TAG_KEYS_FUNCTION = """
+CREATE FUNCTION task_tag_keys(owner uuid, tags jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT coalesce(array_agg('u' || left(md5(owner::text), 8) || lower(tag)), '{}')
+    FROM jsonb_array_elements_text(tags) AS tag
+$$
+"""
 
 #: B-tree indexes for the listing orders, on both engines.
 ORDER_INDEXES = (
@@ -45,14 +55,14 @@ def upgrade():
 
     if op.get_bind().dialect.name != 'postgresql':
         return
-    op.execute('CREATE EXTENSION IF NOT EXISTS btree_gin')
+    op.execute(TAG_KEYS_FUNCTION)
     op.add_column('tasks', sa.Column(
         'search_vector', postgresql.TSVECTOR(),
         sa.Computed(SEARCH_VECTOR_SQL, persisted=True), nullable=True,
     ))
     op.add_column('tasks', sa.Column(
-        'tags_lower', postgresql.JSONB(astext_type=sa.Text()),
-        sa.Computed(TAGS_LOWER_SQL, persisted=True), nullable=True,
+        'tag_keys', postgresql.ARRAY(sa.Text()),
+        sa.Computed(TAG_KEYS_SQL, persisted=True), nullable=True,
     ))
     # due_date descending with tasks without one still last: the other direction's index.
     op.create_index(
@@ -66,24 +76,21 @@ def upgrade():
     op.create_index(
         'ix_tasks_search_vector', 'tasks', ['search_vector'], postgresql_using='gin',
     )
-    op.create_index(
-        'ix_tasks_user_id_tags_lower', 'tasks', ['user_id', 'tags_lower'],
-        postgresql_using='gin', postgresql_ops={'tags_lower': 'jsonb_path_ops'},
-    )
+    op.create_index('ix_tasks_tag_keys', 'tasks', ['tag_keys'], postgresql_using='gin')
 
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         for name in (
-            'ix_tasks_user_id_tags_lower',
+            'ix_tasks_tag_keys',
             'ix_tasks_search_vector',
             'ix_tasks_user_id_open_due_date',
             'ix_tasks_user_id_due_date_desc_id',
         ):
             op.drop_index(name, table_name='tasks')
-        op.drop_column('tasks', 'tags_lower')
+        op.drop_column('tasks', 'tag_keys')
         op.drop_column('tasks', 'search_vector')
-        # btree_gin stays: other objects may use it.
+        op.execute('DROP FUNCTION task_tag_keys(uuid, jsonb)')
 
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         for name, _columns in reversed(ORDER_INDEXES):

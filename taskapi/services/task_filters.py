@@ -37,7 +37,7 @@ STATUSES = ("open", "completed", "overdue")
 SORT_ORDERS = ("asc", "desc")
 
 _search_vector = Task.__table__.c.search_vector
-_tags_lower = Task.__table__.c.tags_lower
+_tag_keys = Task.__table__.c.tag_keys
 
 
 def search_words(text: str) -> list[str]:
@@ -46,7 +46,7 @@ def search_words(text: str) -> list[str]:
 
 
 def owner_key(owner_id: uuid.UUID) -> str:
-    """The prefix of the owner's words in `search_vector` (see `SEARCH_VECTOR_SQL`)."""
+    """The prefix of the owner's entries in `search_vector` and `tag_keys` (see the model)."""
     return "u" + hashlib.md5(str(owner_id).encode(), usedforsecurity=False).hexdigest()[:8]
 
 
@@ -70,7 +70,8 @@ def apply_filters(
     if filters.get("priority"):
         conditions.append(Task.priority.in_(filters["priority"]))
     if filters.get("tags"):
-        conditions.append(_has_tags([tag.lower() for tag in filters["tags"]], postgres))
+        tags = [tag.lower() for tag in filters["tags"]]
+        conditions.append(_has_tags(owner_id, tags, postgres))
     if filters.get("due_date_from") is not None:
         conditions.append(Task.due_date >= filters["due_date_from"])
     if filters.get("due_date_to") is not None:
@@ -99,9 +100,10 @@ def _words_match(owner_id: uuid.UUID, words: Sequence[str], postgres: bool) -> C
     return and_(*(text.like(f"% {word}%") for word in words))
 
 
-def _has_tags(tags: Sequence[str], postgres: bool) -> ColumnElement[bool]:
+def _has_tags(owner_id: uuid.UUID, tags: Sequence[str], postgres: bool) -> ColumnElement[bool]:
     if postgres:
-        return _tags_lower.contains(list(tags))
+        key = owner_key(owner_id)
+        return _tag_keys.contains([key + tag for tag in tags])
     conditions = []
     for tag in tags:
         each = func.json_each(Task.tags).table_valued("value").alias()
