@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, true
 
+from taskapi.api import COUNT_WITH_PAGE
 from taskapi.extensions import db
 from taskapi.models import Task
 from taskapi.models.types import utcnow
@@ -76,7 +77,14 @@ def apply_filters(
         conditions.append(Task.due_date >= filters["due_date_from"])
     if filters.get("due_date_to") is not None:
         conditions.append(Task.due_date <= filters["due_date_to"])
-    return statement.where(*conditions) if conditions else statement
+    if not conditions:
+        return statement
+    statement = statement.where(*conditions)
+    if postgres and (words or filters.get("tags")):
+        # Matches found through a GIN index are read from the table to be counted: count them
+        # in the page query's scan rather than in a second one.
+        statement = statement.execution_options(**{COUNT_WITH_PAGE: True})
+    return statement
 
 
 def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[Any]:
