@@ -80,43 +80,27 @@ class Api(flask_smorest.Api):
         return handle_http_exception(error)
 
 
-#: Execution option of a list query: count the matches in the page query itself (one scan, not
-#: two), for filters whose matches must be read from the table anyway (e.g. a GIN index search).
-COUNT_WITH_PAGE = "taskapi_count_with_page"
-
-
 class SelectPage(Page):
     """Pager over a SQLAlchemy `select()`: COUNT for the total, LIMIT/OFFSET for the items (keys
     first, then the rows of those keys)."""
 
     def __init__(self, collection: Select[Any], page_params: Any) -> None:
-        self._loaded: tuple[list[Any], int | None] | None = None
         super().__init__(collection, page_params)
-
-    def _load(self) -> tuple[list[Any], int | None]:
-        from taskapi.extensions import db
-
-        if self._loaded is None:
-            first = self.page_params.first_item
-            if first > MAX_OFFSET:
-                self._loaded = ([], None)
-            else:
-                page = self.collection.limit(self.page_params.page_size).offset(first)
-                with_total = bool(self.collection.get_execution_options().get(COUNT_WITH_PAGE))
-                self._loaded = _load_page(db.session, page, with_total)
-        return self._loaded
 
     @property
     def items(self) -> list[Any]:
-        return self._load()[0]
+        from taskapi.extensions import db
+
+        first = self.page_params.first_item
+        if first > MAX_OFFSET:
+            return []
+        page = self.collection.limit(self.page_params.page_size).offset(first)
+        return _load_page(db.session, page)
 
     @property
     def item_count(self) -> int:
         from taskapi.extensions import db
 
-        total = self._load()[1]
-        if total is not None:
-            return total
         count = select(func.count()).select_from(self.collection.order_by(None).subquery())
         return int(db.session.scalar(count) or 0)
 
@@ -184,27 +168,20 @@ class Blueprint(flask_smorest.Blueprint):
         )
 
 
-def _load_page(session: Any, page: Select[Any], with_total: bool) -> tuple[list[Any], int | None]:
+def _load_page(session: Any, page: Select[Any]) -> list[Any]:
     """The rows of `page`, keys first, then only the rows of those keys: the rows a deep page
-    skips are then read from an index alone (index-only scan), never from the table. With
-    `with_total`, the same query counts every match (None when the page is empty)."""
+    skips are then read from an index alone (index-only scan), never from the table."""
     descriptions = page.column_descriptions
     entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
     mapper = inspect(entity, raiseerr=False) if entity is not None else None
     if mapper is None or len(mapper.primary_key) != 1:
-        return list(session.scalars(page)), None
+        return list(session.scalars(page))
     key_column = mapper.primary_key[0]
     attribute = mapper.get_property_by_column(key_column).key
-    total = None
-    if with_total:
-        found = session.execute(page.with_only_columns(key_column, func.count().over())).all()
-        keys = [row[0] for row in found]
-        total = found[0][1] if found else None
-    else:
-        keys = list(session.scalars(page.with_only_columns(key_column)))
+    keys = list(session.scalars(page.with_only_columns(key_column)))
     rows = session.scalars(select(mapper).where(key_column.in_(keys)))
     by_key = {getattr(row, attribute): row for row in rows}
-    return [by_key[key] for key in keys if key in by_key], total
+    return [by_key[key] for key in keys if key in by_key]
 
 
 def _page_url(page: int, page_size: int) -> str:
@@ -213,11 +190,4 @@ def _page_url(page: int, page_size: int) -> str:
     return f"{request.base_url}?{urlencode(args)}"
 
 
-__all__ = [
-    "COUNT_WITH_PAGE",
-    "Api",
-    "Blueprint",
-    "PreconditionFailed",
-    "ProblemSchema",
-    "SelectPage",
-]
+__all__ = ["Api", "Blueprint", "PreconditionFailed", "ProblemSchema", "SelectPage"]

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, true
 
-from taskapi.api import COUNT_WITH_PAGE
 from taskapi.extensions import db
 from taskapi.models import Task
 from taskapi.models.types import utcnow
@@ -77,14 +76,7 @@ def apply_filters(
         conditions.append(Task.due_date >= filters["due_date_from"])
     if filters.get("due_date_to") is not None:
         conditions.append(Task.due_date <= filters["due_date_to"])
-    if not conditions:
-        return statement
-    statement = statement.where(*conditions)
-    if postgres and (words or filters.get("tags")):
-        # Matches found through a GIN index are read from the table to be counted: count them
-        # in the page query's scan rather than in a second one.
-        statement = statement.execution_options(**{COUNT_WITH_PAGE: True})
-    return statement
+    return statement.where(*conditions) if conditions else statement
 
 
 def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[Any]:
