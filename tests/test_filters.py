@@ -257,3 +257,7 @@ def test_filtered_pagination_counts_only_matches(client, auth_headers, create_ta
     assert len(response.get_json()) == 1
     assert json.loads(response.headers["X-Pagination"])["total"] == 5
     assert "q=rep" in response.headers["Link"]
+    beyond = client.get("/v1/tasks?q=rep&page_size=2&page=4", headers=auth_headers)
+    assert beyond.status_code == 200
+    assert beyond.get_json() == []
+    assert json.loads(beyond.headers["X-Pagination"])["total"] == 5
