@@ -87,9 +87,11 @@ def register_extensions(app: Flask) -> None:
 def _configure_engine(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
+    from taskapi.services.task_filters import register_sqlite_functions
 
     @event.listens_for(engine, "connect")
     def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        register_sqlite_functions(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")

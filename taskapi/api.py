@@ -18,7 +18,7 @@ from flask_smorest import Page
 from flask_smorest.etag import IF_MATCH_HEADER, IF_NONE_MATCH_HEADER, _get_etag_ctx
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from flask_smorest.utils import prepare_response
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: OFFSET beyond this answers an empty page instead of overflowing the database's integer.
 MAX_OFFSET = 2**31 - 1
+#: From this offset on a page reads its keys first (index only), then just those rows; shallower
+#: pages take one round trip.
+KEYS_FIRST_FROM_OFFSET = 1000
 
 
 class ProblemSchema(ma.Schema):
@@ -147,7 +150,8 @@ class Api(flask_smorest.Api):
 
 
 class SelectPage(Page):
-    """Pager over a SQLAlchemy `select()`: COUNT for the total, LIMIT/OFFSET for the items."""
+    """Pager over a SQLAlchemy `select()`: COUNT for the total, LIMIT/OFFSET for the items (keys
+    first, then the rows of those keys)."""
 
     def __init__(self, collection: Select[Any], page_params: Any) -> None:
         super().__init__(collection, page_params)
@@ -159,8 +163,10 @@ class SelectPage(Page):
         first = self.page_params.first_item
         if first > MAX_OFFSET:
             return []
-        statement = self.collection.limit(self.page_params.page_size).offset(first)
-        return list(db.session.scalars(statement))
+        page = self.collection.limit(self.page_params.page_size).offset(first)
+        if first < KEYS_FIRST_FROM_OFFSET:
+            return list(db.session.scalars(page))
+        return _load_page(db.session, page)
 
     @property
     def item_count(self) -> int:
@@ -307,6 +313,22 @@ PAGINATION_METADATA_SCHEMA: dict[str, Any] = {
         )
     },
 }
+
+
+def _load_page(session: Any, page: Select[Any]) -> list[Any]:
+    """The rows of `page`, keys first, then only the rows of those keys: the rows a deep page
+    skips are then read from an index alone (index-only scan), never from the table."""
+    descriptions = page.column_descriptions
+    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
+    mapper = inspect(entity, raiseerr=False) if entity is not None else None
+    if mapper is None or len(mapper.primary_key) != 1:
+        return list(session.scalars(page))
+    key_column = mapper.primary_key[0]
+    attribute = mapper.get_property_by_column(key_column).key
+    keys = list(session.scalars(page.with_only_columns(key_column)))
+    rows = session.scalars(select(mapper).where(key_column.in_(keys)))
+    by_key = {getattr(row, attribute): row for row in rows}
+    return [by_key[key] for key in keys if key in by_key]
 
 
 def _page_url(page: int, page_size: int) -> str:

@@ -6,17 +6,44 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Uuid,
+    column,
+    desc,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column
 
 from taskapi.extensions import db
 from taskapi.models.types import JSONType, Priority, UTCDateTime, utcnow
+
+#: The words of title and description: runs of letters and digits, lower-cased; anything else
+#: separates words (`my-report` holds `my` and `report`), exactly as the SQLite fallback splits.
+#: Each word is stored behind its owner's key ("u" + 8 hex digits of md5(user_id), see
+#: `services.task_filters.owner_key`), so a prefix search reads only the owner's entries of the
+#: GIN index: its cost follows the owner's tasks, not the table's.
+SEARCH_VECTOR_SQL = (
+    "to_tsvector('simple'::regconfig, regexp_replace(regexp_replace("
+    "lower(title || ' ' || coalesce(description, '')), '[^[:alnum:]]+', ' ', 'g'), "
+    "'[[:alnum:]]+', 'u' || left(md5(user_id::text), 8) || '\\&', 'g'))"
+)
+#: The tags lower-cased, each behind the owner's key like the words above, for case-insensitive
+#: containment (`@>`) read from the owner's entries of a GIN index only. The function is created
+#: by migration 0002 (SQL cannot turn a JSON array into a text array inline).
+TAG_KEYS_SQL = "task_tag_keys(user_id, tags)"
 
 
 class Task(db.Model):  # type: ignore[name-defined]
     __tablename__ = "tasks"
     __table_args__ = (
-        # The default listing order, per user: newest first, ties broken by id.
+        # One index per listing order, per user, ties broken by id (scanned either way).
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
         # Completions per day (statistics): only completed tasks. SQLAlchemy writes the
         # condition as `completed = 1` on SQLite, which the planner must see as the same.
@@ -27,6 +54,27 @@ class Task(db.Model):  # type: ignore[name-defined]
             postgresql_where=text("completed"),
             sqlite_where=text("completed = 1"),
         ),
+        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
+        Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
+        # Tasks without a due date come last in both directions: one index per direction.
+        Index("ix_tasks_user_id_due_date_id", "user_id", "due_date", "id"),
+        Index(
+            "ix_tasks_user_id_due_date_desc_id",
+            "user_id",
+            desc(column("due_date")).nulls_last(),
+            desc(column("id")),
+        ),
+        # Open tasks by due date: `status=open|overdue` and their counts from the index alone.
+        Index(
+            "ix_tasks_user_id_open_due_date",
+            "user_id",
+            "due_date",
+            postgresql_where=text("completed = false"),
+        ),
+        # Search within one user's tasks: the words carry the owner's key (SEARCH_VECTOR_SQL).
+        Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_tasks_tag_keys", "tag_keys", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -44,6 +92,14 @@ class Task(db.Model):  # type: ignore[name-defined]
     recurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # PostgreSQL-only generated columns (the migration adds them there): part of the table, never
+    # loaded or written by the ORM, so the same model works on SQLite where they do not exist.
+    search_vector: Unmapped[str | None] = unmapped_column(
+        TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)
+    )
+    tag_keys: Unmapped[list[str] | None] = unmapped_column(
+        ARRAY(Text), Computed(TAG_KEYS_SQL, persisted=True)
+    )
 
     @property
     def is_recurring(self) -> bool:

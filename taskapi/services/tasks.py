@@ -14,7 +14,7 @@ from taskapi.errors import NotFound, ValidationFailed
 from taskapi.extensions import db
 from taskapi.models import Task, User
 from taskapi.models.types import utcnow
-from taskapi.services import history
+from taskapi.services import history, task_filters
 from taskapi.services.recurrence import InvalidRule, check_series, next_occurrence
 
 #: Called with the locked task before it changes; raises to refuse (e.g. a stale If-Match).
@@ -32,13 +32,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def task_query(owner: User) -> Select[tuple[Task]]:
-    """The owner's tasks in the default order: newest first, ties broken by id."""
-    return (
-        select(Task)
-        .where(Task.user_id == owner.id)
-        .order_by(Task.created_at.desc(), Task.id.desc())
-    )
+def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Select[tuple[Task]]:
+    """The owner's tasks narrowed by the list filters, in the requested order (by default
+    newest first), ties broken by id."""
+    filters = filters or {}
+    statement = select(Task).where(Task.user_id == owner.id)
+    statement = task_filters.apply_filters(statement, owner.id, filters)
+    return task_filters.apply_order(statement, filters)
 
 
 def get_task(owner: User, task_id: uuid.UUID | str) -> Task:

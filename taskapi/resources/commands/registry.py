@@ -27,7 +27,7 @@ from taskapi.resources.commands.schemas import (
     TaskUpdateCommandSchema,
 )
 from taskapi.resources.stats.schemas import StatsSchema
-from taskapi.resources.tasks.routes import check_etag, list_query
+from taskapi.resources.tasks.routes import check_etag
 from taskapi.resources.tasks.schemas import CompletionSchema, TaskCreateSchema, TaskSchema
 from taskapi.services import stats, tasks
 from taskapi.services.tasks import Precondition
@@ -64,7 +64,7 @@ def _completion(result: tuple[Task, Task | None]) -> dict[str, Any]:
 
 def _list_tasks(owner: User, data: dict[str, Any]) -> list[Task]:
     page = PaginationParameters(data.pop("page"), data.pop("page_size"))
-    return SelectPage(list_query(owner, data), page).items
+    return SelectPage(tasks.task_query(owner, data), page).items
 
 
 def _update_task(owner: User, data: dict[str, Any]) -> Task:

@@ -1,15 +1,13 @@
 """Task resources: CRUD and the completion commands."""
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
-from sqlalchemy import Select
 
 from taskapi.api import Blueprint, SelectPage
 from taskapi.auth import authenticated, current_owner
-from taskapi.models import Task, User
+from taskapi.models import Task
 from taskapi.resources.tasks.schemas import (
     CompletionSchema,
     TaskCreateSchema,
@@ -22,12 +20,6 @@ from taskapi.services import tasks
 blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks", description="Tasks")
 
 NOT_FOUND = {"response": "NOT_FOUND", "description": "No such task (or not yours)"}
-
-
-def list_query(owner: User, filters: Mapping[str, Any]) -> Select[tuple[Task]]:
-    """The owner's tasks matching `filters` (TaskQueryArgsSchema): the REST list and the
-    `list_tasks` command both page through this."""
-    return tasks.task_query(owner)
 
 
 def check_etag(task: Task) -> None:
@@ -49,7 +41,7 @@ class Tasks(MethodView):
     @blp.paginate(SelectPage)
     def get(self, args):
         """List your tasks, a page at a time"""
-        return list_query(current_owner(), args)
+        return tasks.task_query(current_owner(), args)
 
     @authenticated(scope="tasks:write")
     @blp.etag

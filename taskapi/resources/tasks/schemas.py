@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from taskapi.models.types import PRIORITIES
 from taskapi.schemas import QuerySchema, Schema, StrictBoolean, Text, Timestamp
+from taskapi.services import task_filters
 from taskapi.services.recurrence import InvalidRule, normalize_rule
 
 MAX_TAGS = 20
@@ -95,5 +96,89 @@ class CompletionSchema(Schema):
     )
 
 
+class CommaSeparated(ma.fields.Field):
+    """A comma-separated list in a query string (`high,medium`), each item checked by `item`."""
+
+    def __init__(self, item: ma.fields.Field, *, max_items: int = 20, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {"type": "string", **kwargs["metadata"]}
+        super().__init__(**kwargs)
+        self.item = item
+        self.max_items = max_items
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid string.")
+        parts = [part.strip() for part in value.split(",")]
+        if len(parts) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items.")
+        items: list[Any] = []
+        errors: dict[int, Any] = {}
+        for index, part in enumerate(parts):
+            if not part:
+                errors[index] = ["Empty item."]
+                continue
+            try:
+                items.append(self.item.deserialize(part))
+            except ValidationError as error:
+                errors[index] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return items
+
+
 class TaskQueryArgsSchema(QuerySchema):
-    """Filters for the task list."""
+    """Filters for the task list, all optional and combinable."""
+
+    q = Text(
+        validate=ma.validate.Length(max=500),
+        metadata={
+            "description": (
+                "Words searched in title and description, case-insensitively; every word must "
+                'match the start of a word (`rep` finds "report" and "my-report"). A word is a '
+                "run of letters and digits; anything else separates words. A value without any "
+                "letter or digit does not filter."
+            )
+        },
+    )
+    status = ma.fields.String(
+        validate=ma.validate.OneOf(task_filters.STATUSES),
+        metadata={"description": "`overdue`: open with a due_date in the past"},
+    )
+    priority = CommaSeparated(
+        ma.fields.String(validate=ma.validate.OneOf(PRIORITIES)),
+        metadata={
+            "description": "One priority or a comma-separated list",
+            "example": "high,medium",
+        },
+    )
+    tags = CommaSeparated(
+        Text(strip=True, validate=ma.validate.Length(min=1, max=50)),
+        max_items=MAX_TAGS,
+        metadata={
+            "description": "Comma-separated tags a task must all carry (case-insensitive)",
+            "example": "work,urgent",
+        },
+    )
+    due_date_from = Timestamp(
+        metadata={"description": "due_date at or after (tasks without a due_date are excluded)"}
+    )
+    due_date_to = Timestamp(
+        metadata={"description": "due_date at or before (tasks without a due_date are excluded)"}
+    )
+    sort_by = ma.fields.String(
+        load_default="created_at",
+        validate=ma.validate.OneOf(list(task_filters.SORT_COLUMNS)),
+        metadata={"description": "Ties are broken by id, in the same direction"},
+    )
+    sort_order = ma.fields.String(
+        load_default="desc",
+        validate=ma.validate.OneOf(task_filters.SORT_ORDERS),
+        metadata={"description": "Tasks without a due_date come last whatever the order"},
+    )
+
+    @ma.validates_schema
+    def check_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        start, end = data.get("due_date_from"), data.get("due_date_to")
+        if start is not None and end is not None and start > end:
+            raise ValidationError("Must not be after due_date_to.", "due_date_from")
