@@ -96,6 +96,10 @@ class CompletionSchema(Schema):
     )
 
 
+#: One tag of a comma-separated filter: not blank, 1-50 characters once trimmed, no NUL.
+_TAG_ITEM = r"\s*[^,\s\x00]([^,\x00]{0,48}[^,\s\x00])?\s*"
+
+
 class CommaSeparated(ma.fields.Field):
     """A comma-separated list in a query string (`high,medium`), each item checked by `item`."""
 
@@ -150,6 +154,7 @@ class TaskQueryArgsSchema(QuerySchema):
         metadata={
             "description": "One priority or a comma-separated list",
             "example": "high,medium",
+            "pattern": r"^\s*(low|medium|high)\s*(,\s*(low|medium|high)\s*)*$",
         },
     )
     tags = CommaSeparated(
@@ -158,6 +163,8 @@ class TaskQueryArgsSchema(QuerySchema):
         metadata={
             "description": "Comma-separated tags a task must all carry (case-insensitive)",
             "example": "work,urgent",
+            # Up to 20 items, each 1-50 characters once trimmed.
+            "pattern": rf"^{_TAG_ITEM}(,{_TAG_ITEM}){{0,{MAX_TAGS - 1}}}$",
         },
     )
     due_date_from = Timestamp(
