@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import marshmallow as ma
 import pytest
 import sqlalchemy as sa
 from conftest import assert_problem, bearer, login, register
@@ -124,3 +125,36 @@ def test_a_remembered_token_is_refused_once_revoked(app: Flask) -> None:
     assert client.post("/v1/auth/logout", headers=headers).status_code in (200, 204)
     body = assert_problem(client.get("/v1/tasks", headers=headers), 401, "unauthorized")
     assert "revoked" in body["detail"]
+
+
+def test_the_hand_written_task_dump_matches_marshmallow(
+    app: Flask, create_task: Callable[..., Any], auth_headers: dict[str, str]
+) -> None:
+    from taskapi.models import Task
+    from taskapi.resources.tasks.schemas import CompletionSchema, TaskSchema
+
+    create_task(title="plain")
+    create_task(
+        title="full",
+        description="d",
+        completed=True,
+        priority="high",
+        tags=["b", "a"],
+        due_date="2030-01-02T03:04:05+02:00",
+        reminder_at="2030-01-01T00:00:00Z",
+        recurrence_rule="FREQ=DAILY",
+    )
+    schema = TaskSchema()
+    with app.app_context():
+        tasks = list(db.session.scalars(sa.select(Task).order_by(Task.title)))
+        # A naive timestamp (as an unsaved object could hold) is taken as UTC by both.
+        tasks.append(
+            Task(title="naive", tags=[], created_at=tasks[0].created_at.replace(tzinfo=None))
+        )
+        for task in tasks:
+            assert schema.dump(task) == ma.Schema.dump(schema, task)
+            assert list(schema.dump(task)) == list(ma.Schema.dump(schema, task))
+        assert TaskSchema(many=True).dump(tasks) == ma.Schema.dump(TaskSchema(many=True), tasks)
+        assert TaskSchema(only=("id",)).dump(tasks[0]) == {"id": str(tasks[0].id)}
+        completion = CompletionSchema().dump({"task": tasks[0], "next": None})
+        assert completion == {"task": ma.Schema.dump(schema, tasks[0]), "next": None}
