@@ -158,3 +158,37 @@ def test_the_hand_written_task_dump_matches_marshmallow(
         assert TaskSchema(only=("id",)).dump(tasks[0]) == {"id": str(tasks[0].id)}
         completion = CompletionSchema().dump({"task": tasks[0], "next": None})
         assert completion == {"task": ma.Schema.dump(schema, tasks[0]), "next": None}
+
+
+def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
+    app: Flask,
+    client: Any,
+    make_user: Callable[..., dict[str, str]],
+    create_task: Callable[..., Any],
+    auth_headers: dict[str, str],
+) -> None:
+    task = create_task(title="mine")
+    other = make_user("mallory@example.com")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
+        assert response.status_code == 200
+        assert response.get_json() == task
+        assert len(statements) == 1
+        statements.clear()
+        assert_problem(client.get(f"/v1/tasks/{task['id']}", headers=other), 404, "not_found")
+        assert len(statements) == 1
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert client.post("/v1/auth/logout", headers=auth_headers).status_code in (200, 204)
+    body = assert_problem(
+        client.get(f"/v1/tasks/{task['id']}", headers=auth_headers), 401, "unauthorized"
+    )
+    assert "revoked" in body["detail"]

@@ -43,7 +43,11 @@ def task_query(owner: User) -> Select[tuple[Task]]:
 
 def get_task(owner: User, task_id: uuid.UUID | str) -> Task:
     """The owner's task; 404 for a malformed id, an unknown one, or someone else's."""
-    task = _find(owner, task_id, lock=False)
+    from taskapi.auth import NOT_PRELOADED, preloaded_task
+
+    task = preloaded_task(owner, task_id)
+    if task is NOT_PRELOADED:
+        task = _find(owner, task_id, lock=False)
     if task is None:
         raise NotFound("Task not found.")
     return task
