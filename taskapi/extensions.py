@@ -78,7 +78,7 @@ def _autocommit(engine: Engine) -> Engine:
 db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate(compare_type=True)
 api = Api()
-#: Decoded tokens each process remembers (per app); the oldest half is dropped when full.
+#: Decoded tokens each process remembers (per app); all are forgotten when it is full.
 DECODED_TOKEN_CACHE_SIZE = 4096
 _DECODED_TOKENS = "taskapi.decoded_tokens"
 
@@ -107,8 +107,7 @@ class JWTManager(BaseJWTManager):
             cache.pop(encoded_token, None)
         claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if len(cache) >= DECODED_TOKEN_CACHE_SIZE:
-            for stale in list(cache)[: DECODED_TOKEN_CACHE_SIZE // 2]:
-                cache.pop(stale, None)
+            cache.clear()  # atomic, unlike a partial eviction while other threads insert
         cache[encoded_token] = dict(claims)
         return claims
 

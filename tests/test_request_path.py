@@ -192,3 +192,16 @@ def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
         client.get(f"/v1/tasks/{task['id']}", headers=auth_headers), 401, "unauthorized"
     )
     assert "revoked" in body["detail"]
+
+
+def test_the_decoded_token_cache_stays_bounded(
+    app: Flask, client: Any, make_user: Callable[..., dict[str, str]], monkeypatch: Any
+) -> None:
+    import taskapi.extensions as extensions
+
+    monkeypatch.setattr(extensions, "DECODED_TOKEN_CACHE_SIZE", 2)
+    app.extensions.pop("taskapi.decoded_tokens", None)
+    for index in range(5):
+        headers = make_user(f"bounded{index}@example.com")
+        assert client.get("/v1/tasks", headers=headers).status_code == 200
+        assert 1 <= len(app.extensions["taskapi.decoded_tokens"]) <= 2
