@@ -88,6 +88,10 @@ def register_extensions(app: Flask) -> None:
 
 def _configure_engine(engine: Engine, idle_ping_seconds: int) -> None:
     if engine.dialect.name != "sqlite":
+        if engine.dialect.name == "postgresql":
+            from taskapi.extensions import autocommit_reads
+
+            autocommit_reads(engine)
         if idle_ping_seconds > 0 and not engine.pool._pre_ping:
             _ping_idle_connections(engine, idle_ping_seconds)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from flask_jwt_extended.config import config as jwt_config
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -37,14 +38,21 @@ class Base(DeclarativeBase):
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
+#: Execution option of the connections whose statements run in autocommit mode.
+AUTOCOMMIT_OPTION = "taskapi_autocommit"
+
+
 class Session(FlaskSession):
     """Reads of GET/HEAD requests on PostgreSQL run in autocommit mode.
 
     Under READ COMMITTED (PostgreSQL's default) every statement sees its own snapshot whether or
     not a transaction surrounds it, so a read-only request sees exactly what it would have seen
     inside BEGIN … ROLLBACK, minus those two round trips. No GET/HEAD handler writes; writes
-    (and their row locks and history rows) stay in one transaction per request. The connection
-    goes back to the pool with its isolation level restored.
+    (and their row locks and history rows) stay in one transaction per request.
+
+    psycopg2's `autocommit` flag is switched directly (`autocommit_reads`): SQLAlchemy's
+    `isolation_level="AUTOCOMMIT"` would cost a `SET default_transaction_isolation` round trip
+    each time the connection goes back to the pool.
     """
 
     def get_bind(
@@ -67,12 +75,31 @@ class Session(FlaskSession):
 
 
 def _autocommit(engine: Engine) -> Engine:
-    """`engine` in autocommit mode, sharing its pool (made once per engine)."""
+    """`engine` with AUTOCOMMIT_OPTION, sharing its pool (made once per engine)."""
     autocommit: Engine | None = engine.__dict__.get("_taskapi_autocommit")
     if autocommit is None:
-        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        autocommit = engine.execution_options(**{AUTOCOMMIT_OPTION: True})
         engine.__dict__["_taskapi_autocommit"] = autocommit
     return autocommit
+
+
+def autocommit_reads(engine: Engine) -> None:
+    """Give each connection of `engine` the psycopg2 autocommit mode its execution options ask
+    for (client-side only: no round trip), and put it back in transactional mode in the pool."""
+
+    @event.listens_for(engine, "engine_connect")
+    def _set_mode(connection: Connection) -> None:
+        wanted = bool(connection.get_execution_options().get(AUTOCOMMIT_OPTION))
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and dbapi_connection.autocommit != wanted:
+            dbapi_connection.autocommit = wanted
+
+    @event.listens_for(engine, "checkin")
+    def _reset_mode(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            # A closed connection refuses the change: the pool replaces it anyway.
+            with contextlib.suppress(engine.dialect.loaded_dbapi.Error):
+                dbapi_connection.autocommit = False
 
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
