@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from taskapi.config import Config, finalize
 
@@ -45,7 +47,7 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     with app.app_context():
-        _configure_engine(db.engine)
+        _configure_engine(db.engine, app.config["DB_POOL_IDLE_PING_SECONDS"])
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
     register_jwt_handlers(app)
@@ -84,8 +86,14 @@ def register_extensions(app: Flask) -> None:
     )
 
 
-def _configure_engine(engine: Engine) -> None:
+def _configure_engine(engine: Engine, idle_ping_seconds: int) -> None:
     if engine.dialect.name != "sqlite":
+        if engine.dialect.name == "postgresql":
+            from taskapi.extensions import autocommit_reads
+
+            autocommit_reads(engine)
+        if idle_ping_seconds > 0 and not engine.pool._pre_ping:
+            _ping_idle_connections(engine, idle_ping_seconds)
         return
     from taskapi.services.task_filters import register_sqlite_functions
 
@@ -104,6 +112,34 @@ def _configure_engine(engine: Engine) -> None:
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use only when it has been idle for `idle_seconds`.
+
+    `pool_pre_ping` pays a round trip on every checkout; under load connections come back to
+    work within milliseconds and the test is pure cost. A connection left idle long enough for
+    the database to have restarted is tested, and replaced if dead, so a request after a quiet
+    period never fails on it. Any other broken connection fails its statement, the request
+    answers 503 and SQLAlchemy invalidates the whole pool, which reconnects on next use.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _mark_idle(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["taskapi_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("taskapi_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(str(error)) from error
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer")
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,10 +1,20 @@
 """Flask extensions, created unbound; `create_app` initialises them."""
 
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from flask import current_app, has_request_context, request
 from flask_cors import CORS
-from flask_jwt_extended import JWTManager
+from flask_jwt_extended import JWTManager as BaseJWTManager
+from flask_jwt_extended.config import config as jwt_config
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from taskapi.api import Api
@@ -24,8 +34,110 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+#: Methods that only read: their SQL runs without an explicit transaction (see `Session`).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+#: Execution option of the connections whose statements run in autocommit mode.
+AUTOCOMMIT_OPTION = "taskapi_autocommit"
+
+
+class Session(FlaskSession):
+    """Reads of GET/HEAD requests on PostgreSQL run in autocommit mode.
+
+    Under READ COMMITTED (PostgreSQL's default) every statement sees its own snapshot whether or
+    not a transaction surrounds it, so a read-only request sees exactly what it would have seen
+    inside BEGIN … ROLLBACK, minus those two round trips. No GET/HEAD handler writes; writes
+    (and their row locks and history rows) stay in one transaction per request.
+
+    psycopg2's `autocommit` flag is switched directly (`autocommit_reads`): SQLAlchemy's
+    `isolation_level="AUTOCOMMIT"` would cost a `SET default_transaction_isolation` round trip
+    each time the connection goes back to the pool.
+    """
+
+    def get_bind(
+        self,
+        mapper: Any | None = None,
+        clause: Any | None = None,
+        bind: Engine | Connection | None = None,
+        **kwargs: Any,
+    ) -> Engine | Connection:
+        engine = super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        if (
+            bind is None
+            and isinstance(engine, Engine)
+            and engine.dialect.name == "postgresql"
+            and has_request_context()
+            and request.method in READ_ONLY_METHODS
+        ):
+            return _autocommit(engine)
+        return engine
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """`engine` with AUTOCOMMIT_OPTION, sharing its pool (made once per engine)."""
+    autocommit: Engine | None = engine.__dict__.get("_taskapi_autocommit")
+    if autocommit is None:
+        autocommit = engine.execution_options(**{AUTOCOMMIT_OPTION: True})
+        engine.__dict__["_taskapi_autocommit"] = autocommit
+    return autocommit
+
+
+def autocommit_reads(engine: Engine) -> None:
+    """Give each connection of `engine` the psycopg2 autocommit mode its execution options ask
+    for (client-side only: no round trip), and put it back in transactional mode in the pool."""
+
+    @event.listens_for(engine, "engine_connect")
+    def _set_mode(connection: Connection) -> None:
+        wanted = bool(connection.get_execution_options().get(AUTOCOMMIT_OPTION))
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and dbapi_connection.autocommit != wanted:
+            dbapi_connection.autocommit = wanted
+
+    @event.listens_for(engine, "checkin")
+    def _reset_mode(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            # A closed connection refuses the change: the pool replaces it anyway.
+            with contextlib.suppress(engine.dialect.loaded_dbapi.Error):
+                dbapi_connection.autocommit = False
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate(compare_type=True)
 api = Api()
+#: Decoded tokens each process remembers (per app); all are forgotten when it is full.
+DECODED_TOKEN_CACHE_SIZE = 4096
+_DECODED_TOKENS = "taskapi.decoded_tokens"
+
+
+class JWTManager(BaseJWTManager):
+    """Remembers the claims of tokens it has verified, so that a token is not parsed and its
+    signature checked again on each of its requests (twice per request: the rate limiter keys on
+    it too).
+
+    Only the decoding is remembered: an entry is used only while the token is unexpired (the
+    expiry is checked on each use), and revocation and the user's state are still checked
+    against the database on every request.
+    """
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: Any = None, allow_expired: bool = False
+    ) -> dict[str, Any]:
+        if allow_expired or csrf_value is not None:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        cache: dict[str, dict[str, Any]] = current_app.extensions.setdefault(_DECODED_TOKENS, {})
+        claims = cache.get(encoded_token)
+        if claims is not None:
+            exp = claims.get("exp")
+            if exp is None or exp > time.time() - jwt_config.leeway:
+                return dict(claims)
+            cache.pop(encoded_token, None)
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        if len(cache) >= DECODED_TOKEN_CACHE_SIZE:
+            cache.clear()  # atomic, unlike a partial eviction while other threads insert
+        cache[encoded_token] = dict(claims)
+        return claims
+
+
 jwt = JWTManager()
 cors = CORS()

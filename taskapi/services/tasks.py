@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from taskapi.errors import NotFound, ValidationFailed
 from taskapi.extensions import db
@@ -43,10 +43,21 @@ def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Select[
 
 def get_task(owner: User, task_id: uuid.UUID | str) -> Task:
     """The owner's task; 404 for a malformed id, an unknown one, or someone else's."""
-    task = _find(owner, task_id, lock=False)
+    from taskapi.auth import NOT_PRELOADED, preloaded_task
+
+    task = preloaded_task(owner, task_id)
+    if task is NOT_PRELOADED:
+        task = _find(owner, task_id, lock=False)
     if task is None:
         raise NotFound("Task not found.")
     return task
+
+
+#: The owner's task by id, built once (see `_find`).
+_OWN_TASK = select(Task).where(Task.id == bindparam("task_id"), Task.user_id == bindparam("owner"))
+#: The same, locked: serialises writers on this task (a concurrent change waits, then sees the
+#: new state).
+_OWN_TASK_LOCKED = _OWN_TASK.with_for_update().execution_options(populate_existing=True)
 
 
 def _find(owner: User, task_id: uuid.UUID | str, *, lock: bool) -> Task | None:
@@ -54,11 +65,8 @@ def _find(owner: User, task_id: uuid.UUID | str, *, lock: bool) -> Task | None:
         key = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
     except ValueError:
         return None
-    statement = select(Task).where(Task.id == key, Task.user_id == owner.id)
-    if lock:
-        # Serialise writers on this task: a concurrent change waits, then sees the new state.
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    return db.session.scalars(statement).first()
+    statement = _OWN_TASK_LOCKED if lock else _OWN_TASK
+    return db.session.scalars(statement, {"task_id": key, "owner": owner.id}).first()
 
 
 def _locked(owner: User, task_id: uuid.UUID | str, precondition: Precondition | None) -> Task:

@@ -56,7 +56,7 @@ class Tasks(MethodView):
 
 @blp.route("/<task_id>")
 class TaskItem(MethodView):
-    @authenticated(scope="tasks:read")
+    @authenticated(scope="tasks:read", with_task="task_id")
     @blp.etag
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, **NOT_FOUND)

@@ -1,0 +1,207 @@
+"""The request path's shortcuts keep the contract: reads without a transaction, pool pings only
+after idleness, remembered token decoding that still honours expiry and revocation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import marshmallow as ma
+import pytest
+import sqlalchemy as sa
+from conftest import assert_problem, bearer, login, register
+from flask import Flask
+
+from taskapi.extensions import db
+
+
+def _require_postgres(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("autocommit reads and pool pings concern PostgreSQL connections only")
+
+
+def _user(app: Flask) -> dict[str, str]:
+    client = app.test_client()
+    register(client, "perf@example.com")
+    return bearer(login(client, "perf@example.com")["access_token"])
+
+
+def test_reads_run_in_autocommit_and_writes_in_one_transaction(app: Flask) -> None:
+    _require_postgres(app)
+    headers = _user(app)
+    client = app.test_client()
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append((statement.split()[0].upper(), conn.connection.dbapi_connection.autocommit))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        task = client.post("/v1/tasks", json={"title": "write"}, headers=headers).get_json()
+        writes, seen[:] = list(seen), []
+        response = client.get(f"/v1/tasks/{task['id']}", headers=headers)
+        assert response.status_code == 200
+        reads, seen[:] = list(seen), []
+        response = client.get("/v1/tasks", headers=headers)
+        assert response.status_code == 200
+        lists = list(seen)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+    assert any(kind == "INSERT" for kind, _ in writes)
+    assert writes
+    assert not any(autocommit for _, autocommit in writes)
+    assert reads
+    assert all(autocommit for _, autocommit in reads)
+    assert lists
+    assert all(autocommit for _, autocommit in lists)
+    # The connection goes back to the pool in its default mode: the next write is transactional.
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit is False
+
+
+def _backend_pid(app: Flask) -> int:
+    with app.app_context(), db.engine.connect() as connection:
+        return int(connection.scalar(sa.text("SELECT pg_backend_pid()")))
+
+
+def _terminate(app: Flask, pid: int) -> None:
+    with app.app_context():
+        url = db.engine.url
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        assert connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_use(
+    app: Flask, make_app: Callable[..., Flask]
+) -> None:
+    _require_postgres(app)
+    headers = _user(app)
+    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=1)
+    client = served.test_client()
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+    _terminate(served, _backend_pid(served))
+    time.sleep(1.2)
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+
+
+def test_without_the_idle_ping_a_dead_connection_costs_one_503_then_the_pool_recovers(
+    app: Flask, make_app: Callable[..., Flask]
+) -> None:
+    _require_postgres(app)
+    headers = _user(app)
+    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=0)
+    client = served.test_client()
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+    _terminate(served, _backend_pid(served))
+    time.sleep(1.2)
+    assert_problem(client.get("/v1/tasks", headers=headers), 503, "service_unavailable")
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+
+
+def test_a_remembered_token_still_expires(make_app: Callable[..., Flask]) -> None:
+    served = make_app(JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=1))
+    client = served.test_client()
+    register(client, "short@example.com")
+    headers = bearer(login(client, "short@example.com")["access_token"])
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+    time.sleep(2.1)
+    body = assert_problem(client.get("/v1/tasks", headers=headers), 401, "unauthorized")
+    assert "expired" in body["detail"]
+
+
+def test_a_remembered_token_is_refused_once_revoked(app: Flask) -> None:
+    client = app.test_client()
+    headers = _user(app)
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+    assert client.get("/v1/tasks", headers=headers).status_code == 200
+    assert client.post("/v1/auth/logout", headers=headers).status_code in (200, 204)
+    body = assert_problem(client.get("/v1/tasks", headers=headers), 401, "unauthorized")
+    assert "revoked" in body["detail"]
+
+
+def test_the_hand_written_task_dump_matches_marshmallow(
+    app: Flask, create_task: Callable[..., Any], auth_headers: dict[str, str]
+) -> None:
+    from taskapi.models import Task
+    from taskapi.resources.tasks.schemas import CompletionSchema, TaskSchema
+
+    create_task(title="plain")
+    create_task(
+        title="full",
+        description="d",
+        completed=True,
+        priority="high",
+        tags=["b", "a"],
+        due_date="2030-01-02T03:04:05+02:00",
+        reminder_at="2030-01-01T00:00:00Z",
+        recurrence_rule="FREQ=DAILY",
+    )
+    schema = TaskSchema()
+    with app.app_context():
+        tasks = list(db.session.scalars(sa.select(Task).order_by(Task.title)))
+        # A naive timestamp (as an unsaved object could hold) is taken as UTC by both.
+        tasks.append(
+            Task(title="naive", tags=[], created_at=tasks[0].created_at.replace(tzinfo=None))
+        )
+        for task in tasks:
+            assert schema.dump(task) == ma.Schema.dump(schema, task)
+            assert list(schema.dump(task)) == list(ma.Schema.dump(schema, task))
+        assert TaskSchema(many=True).dump(tasks) == ma.Schema.dump(TaskSchema(many=True), tasks)
+        assert TaskSchema(only=("id",)).dump(tasks[0]) == {"id": str(tasks[0].id)}
+        completion = CompletionSchema().dump({"task": tasks[0], "next": None})
+        assert completion == {"task": ma.Schema.dump(schema, tasks[0]), "next": None}
+
+
+def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
+    app: Flask,
+    client: Any,
+    make_user: Callable[..., dict[str, str]],
+    create_task: Callable[..., Any],
+    auth_headers: dict[str, str],
+) -> None:
+    task = create_task(title="mine")
+    other = make_user("mallory@example.com")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
+        assert response.status_code == 200
+        assert response.get_json() == task
+        assert len(statements) == 1
+        statements.clear()
+        assert_problem(client.get(f"/v1/tasks/{task['id']}", headers=other), 404, "not_found")
+        assert len(statements) == 1
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert client.post("/v1/auth/logout", headers=auth_headers).status_code in (200, 204)
+    body = assert_problem(
+        client.get(f"/v1/tasks/{task['id']}", headers=auth_headers), 401, "unauthorized"
+    )
+    assert "revoked" in body["detail"]
+
+
+def test_the_decoded_token_cache_stays_bounded(
+    app: Flask, client: Any, make_user: Callable[..., dict[str, str]], monkeypatch: Any
+) -> None:
+    import taskapi.extensions as extensions
+
+    monkeypatch.setattr(extensions, "DECODED_TOKEN_CACHE_SIZE", 2)
+    app.extensions.pop("taskapi.decoded_tokens", None)
+    for index in range(5):
+        headers = make_user(f"bounded{index}@example.com")
+        assert client.get("/v1/tasks", headers=headers).status_code == 200
+        assert 1 <= len(app.extensions["taskapi.decoded_tokens"]) <= 2
