@@ -83,6 +83,15 @@ def _autocommit(engine: Engine) -> Engine:
     return autocommit
 
 
+def transactional_from_here() -> None:
+    """Run the rest of this request's statements in one transaction, even on a GET (for
+    transaction-local settings such as `set_config(..., true)`); the pool rolls it back when
+    the connection is returned, as after any read."""
+    dbapi_connection = db.session.connection().connection.dbapi_connection
+    if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+        dbapi_connection.autocommit = False
+
+
 def autocommit_reads(engine: Engine) -> None:
     """Give each connection of `engine` the psycopg2 autocommit mode its execution options ask
     for (client-side only: no round trip), and put it back in transactional mode in the pool."""

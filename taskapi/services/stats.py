@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
-from taskapi.extensions import db
+from taskapi.extensions import db, transactional_from_here
 from taskapi.models import Task, User
 from taskapi.models.types import PRIORITIES, UTCDateTime, utcnow
 
@@ -237,6 +237,7 @@ def local_days(zone: ZoneInfo) -> LocalDays:
     """Prepare the transaction for counting in `zone` on the current engine."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
+        transactional_from_here()  # GETs otherwise run in autocommit: the settings must last
         # Dates of timestamps are taken in the transaction's time zone. And these short
         # aggregate queries are overestimated by the planner (set-returning functions):
         # compiling them just in time would cost more than it saves.
