@@ -7,6 +7,7 @@ skipping its half.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,11 +43,14 @@ def _postgres_admin_url() -> str:
     return normalize_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database, created for this run and dropped after it."""
+@contextlib.contextmanager
+def throwaway_postgres_database(prefix: str) -> Iterator[str]:
+    """Create a new PostgreSQL database, yield its URL, and drop it afterwards.
+
+    With TASKAPI_REQUIRE_POSTGRES=1 an unreachable server fails the test instead of skipping it.
+    """
     admin_url = sa.make_url(_postgres_admin_url())
-    name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
@@ -63,6 +67,23 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, created for this run and dropped after it."""
+    with throwaway_postgres_database("taskapi_test") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A brand-new, empty database of each kind (for tests that migrate it themselves)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with throwaway_postgres_database("taskapi_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import sqlalchemy as sa
 from conftest import BASE_TEST_CONFIG
 from flask_migrate import downgrade, upgrade
@@ -13,26 +12,8 @@ from taskapi import create_app
 from taskapi.extensions import db
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    admin_url = sa.make_url(request.getfixturevalue("postgres_url")).set(database="postgres")
-    name = f"taskapi_scratch_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def test_existing_entries_are_numbered_per_user(scratch_url):
-    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": scratch_url})
+def test_existing_entries_are_numbered_per_user(empty_database):
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": empty_database})
     alice, bob = uuid.uuid4(), uuid.uuid4()
     with app.app_context():
         upgrade(revision="0001")

@@ -8,7 +8,6 @@ revision, so a new migration is covered without touching this file.
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import BASE_TEST_CONFIG, _postgres_admin_url
+from conftest import BASE_TEST_CONFIG
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
@@ -27,31 +26,6 @@ from taskapi import MIGRATIONS_DIR, create_app
 from taskapi.extensions import db
 
 ROWS_PER_TABLE = 3
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A brand-new, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-        return
-    admin_url = sa.make_url(_postgres_admin_url())
-    name = f"taskapi_migrations_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        engine.dispose()
-        if os.environ.get("TASKAPI_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is unreachable: {error.orig}", pytrace=False)
-        pytest.skip(f"PostgreSQL is unreachable: {error.orig}")
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 @pytest.fixture
