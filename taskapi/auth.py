@@ -79,12 +79,8 @@ ANY_SCOPE = "*"
 USER_ID = "user_id"
 USER_PATH_PREFIX = "/v1/users/{user_id}/"
 
-#: A scope, or a function of the view's keyword arguments that returns one (e.g. per command).
-Scope = str | Callable[[dict[str, Any]], str]
-
-
 def authenticated(
-    scope: Scope | None = None,
+    scope: str | None = None,
     *,
     refresh: bool = False,
     service: bool = False,
@@ -115,8 +111,7 @@ def authenticated(
             addressed = kwargs.pop(USER_ID) if USER_ID in kwargs else None
             presented = request.headers.get(API_KEY_HEADER)
             if presented is not None and not refresh:
-                required = scope(kwargs) if callable(scope) else scope
-                g.principal, g.owner = _key_caller(presented, required, addressed, service)
+                g.principal, g.owner = _key_caller(presented, scope, addressed, service)
             else:
                 if with_task is not None and addressed is None:
                     g._preload_task_id = parse_uuid(kwargs.get(with_task))
@@ -128,8 +123,7 @@ def authenticated(
             responses["403"] = "FORBIDDEN"
         extra: dict[str, Any] = {"security": [{BEARER: []}], "responses": responses}
         if scope:
-            named = "any" if scope == ANY_SCOPE else scope
-            extra["x-api-key-scope"] = named if isinstance(named, str) else "per request"
+            extra["x-api-key-scope"] = "any" if scope == ANY_SCOPE else scope
         if service:
             extra["security"] = [{BEARER: []}, {API_KEY: []}]
         apidoc = deepcopy(getattr(func, "_apidoc", {}))
