@@ -79,6 +79,7 @@ ANY_SCOPE = "*"
 USER_ID = "user_id"
 USER_PATH_PREFIX = "/v1/users/{user_id}/"
 
+
 def authenticated(
     scope: str | None = None,
     *,

@@ -19,6 +19,7 @@ from taskapi.metrics import init_metrics, observe
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_RETRY_STATUSES = frozenset({429, 503})
 
 access_log = logging.getLogger("taskapi.access")
 
@@ -69,6 +70,10 @@ def _has_body() -> bool:
 def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.status_code not in _RETRY_STATUSES:
+        # The rate limiter adds Retry-After to every response; it means "try later" only on
+        # a refusal (429) or an outage (503).
+        response.headers.pop("Retry-After", None)
     if request.path.startswith("/v1/"):
         # Task data is private: no shared cache may keep it.
         response.headers.setdefault("Cache-Control", "no-store")

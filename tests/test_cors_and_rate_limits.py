@@ -80,6 +80,7 @@ def test_login_is_limited_per_client_address(make_app):
         response = client.post("/v1/auth/login", json=body)
         assert response.status_code == 401
         assert response.headers["X-RateLimit-Limit"] == "3"
+        assert "Retry-After" not in response.headers  # only a refusal says when to retry
     response = client.post("/v1/auth/login", json={**body, "password": PASSWORD})
     problem = assert_problem(response, 429, "rate_limited")
     assert 0 < int(response.headers["Retry-After"]) <= 60
