@@ -117,8 +117,9 @@ def route_exists(base: str, op: str, user: dict[str, Any]) -> bool:
     return status != 404
 
 
-def wrk(url: str, op: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    command = [
+def wrk_command(url: str, op: str, args: argparse.Namespace) -> list[str]:
+    """wrk driving `op` (an operation, or `mix`) of mix.lua against `url`."""
+    return [
         "wrk",
         f"-t{args.wrk_threads}",
         f"-c{args.connections}",
@@ -130,11 +131,20 @@ def wrk(url: str, op: str, args: argparse.Namespace, env: dict[str, str]) -> dic
         "--",
         op,
     ]
-    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def wrk_result(output: str) -> dict[str, Any]:
+    """The JSON summary mix.lua prints last, with req/s and the error total added."""
     result = json.loads(output.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = result["errors_status"] + result["errors_socket"]
     return result
+
+
+def wrk(url: str, op: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    command = wrk_command(url, op, args)
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return wrk_result(output)
 
 
 def worker_rss_mb(parent: int) -> list[float]:
@@ -299,19 +309,9 @@ def rolling_restart(args: argparse.Namespace) -> None:
             BENCH_LIST_QUERY=args.list_query,
             BENCH_MIX=mix,
         )
-        command = [
-            "wrk",
-            f"-t{args.wrk_threads}",
-            f"-c{args.connections}",
-            f"-d{args.duration}s",
-            f"--timeout={args.timeout}s",
-            "-s",
-            str(HERE / "mix.lua"),
-            base,
-            "--",
-            "mix",
-        ]
-        load = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        load = subprocess.Popen(
+            wrk_command(base, "mix", args), env=env, stdout=subprocess.PIPE, text=True
+        )
         stack = str(ROOT / "deploy" / "local-stack.sh")
         time.sleep(args.duration / 6)
         restarts = []
@@ -321,16 +321,15 @@ def rolling_restart(args: argparse.Namespace) -> None:
             restarts.append(f"{replica} {time.monotonic() - started:.1f}s")
             time.sleep(args.duration / 6)
         output, _ = load.communicate()
-        result = json.loads(output.strip().splitlines()[-1])
-        rps = result["requests"] / (result["duration_us"] / 1e6)
+        result = wrk_result(output)
         print(
             f"\nrolling restart through {base} ({args.connections} connections, "
             f"{args.duration}s, mix {mix}); restarts: {', '.join(restarts)}"
         )
         print(
-            f"requests {result['requests']}, {rps:.0f} req/s, p99 {result['p99_us'] / 1000:.1f} "
-            f"ms, failed: {result['errors_status']} non-2xx/3xx + "
-            f"{result['errors_socket']} socket errors"
+            f"requests {result['requests']}, {result['rps']:.0f} req/s, "
+            f"p99 {result['p99_us'] / 1000:.1f} ms, failed: {result['errors_status']} non-2xx/3xx"
+            f" + {result['errors_socket']} socket errors"
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
