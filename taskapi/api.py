@@ -31,6 +31,8 @@ MAX_OFFSET = 2**31 - 1
 #: From this offset on a page reads its keys first (index only), then just those rows; shallower
 #: pages take one round trip.
 KEYS_FIRST_FROM_OFFSET = 1000
+#: Query arguments that `Link` headers set for each page.
+PAGE_ARGUMENTS = frozenset({"page", "page_size"})
 
 
 class ProblemSchema(ma.Schema):
@@ -177,7 +179,21 @@ class SelectPage(Page):
 
 
 class ArgumentsParser(FlaskParser):
-    """webargs' parser, except that JSON nested too deeply to decode is a 400, not a 500."""
+    """webargs' parser, except that JSON nested too deeply to decode is a 400, not a 500, and a
+    schema given as a class is instantiated once, not on every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type[ma.Schema], ma.Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> ma.Schema:
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                # A schema instance holds no per-load state; racing threads build equal ones.
+                schema = self._schemas[argmap] = argmap()
+            return schema
+        return cast(ma.Schema, super()._get_schema(argmap, req))
 
     def _raw_load_json(self, req: Any) -> Any:
         try:
@@ -191,6 +207,7 @@ class Blueprint(flask_smorest.Blueprint):
     """Blueprint with the contract's pagination headers and optional `If-Match`."""
 
     ARGUMENTS_PARSER = ArgumentsParser()
+    PAGINATION_ARGUMENTS_PARSER = ArgumentsParser()
 
     # The contract's defaults: page_size 50 unless asked, at most 100 (flask-smorest's is 10).
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}
@@ -254,12 +271,34 @@ class Blueprint(flask_smorest.Blueprint):
         if self._generate_etag(etag_data) not in request.if_match:
             raise PreconditionFailed
 
+    @staticmethod
+    def _make_pagination_metadata(page: int, page_size: int, item_count: int) -> dict[str, int]:
+        """flask-smorest's metadata (its schema only copies these integers)."""
+        metadata = {"total": item_count, "total_pages": 0}
+        if item_count == 0:
+            return metadata
+        last_page = (item_count - 1) // page_size + 1
+        metadata.update(total_pages=last_page, first_page=1, last_page=last_page)
+        if page <= last_page:
+            metadata["page"] = page
+            if page > 1:
+                metadata["previous_page"] = page - 1
+            if page < last_page:
+                metadata["next_page"] = page + 1
+        return metadata
+
     def _set_pagination_metadata(
         self, page_params: Any, result: Any, headers: Any
     ) -> tuple[Any, Any]:
-        result, headers = super()._set_pagination_metadata(page_params, result, headers)
-        metadata = json.loads(headers[self.PAGINATION_HEADER_NAME])
+        metadata = self._make_pagination_metadata(
+            page_params.page, page_params.page_size, page_params.item_count
+        )
+        if headers is None:
+            headers = {}
+        headers[self.PAGINATION_HEADER_NAME] = json.dumps(metadata)
         links = []
+        query = [(k, v) for k, v in request.args.items(multi=True) if k not in PAGE_ARGUMENTS]
+        size = ("page_size", str(page_params.page_size))
         for rel, key in (
             ("first", "first_page"),
             ("last", "last_page"),
@@ -267,7 +306,8 @@ class Blueprint(flask_smorest.Blueprint):
             ("next", "next_page"),
         ):
             if key in metadata:
-                links.append(f'<{_page_url(metadata[key], page_params.page_size)}>; rel="{rel}"')
+                page_query = urlencode([*query, ("page", str(metadata[key])), size])
+                links.append(f'<{request.base_url}?{page_query}>; rel="{rel}"')
         if links:
             headers["Link"] = ", ".join(links)
         return result, headers
@@ -329,12 +369,6 @@ def _load_page(session: Any, page: Select[Any]) -> list[Any]:
     rows = session.scalars(select(mapper).where(key_column.in_(keys)))
     by_key = {getattr(row, attribute): row for row in rows}
     return [by_key[key] for key in keys if key in by_key]
-
-
-def _page_url(page: int, page_size: int) -> str:
-    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "page_size")]
-    args += [("page", str(page)), ("page_size", str(page_size))]
-    return f"{request.base_url}?{urlencode(args)}"
 
 
 __all__ = ["Api", "Blueprint", "PreconditionFailed", "ProblemSchema", "SelectPage"]

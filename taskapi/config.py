@@ -129,7 +129,7 @@ class Config:
     PROPAGATE_EXCEPTIONS = False
     # Headers larger than this are refused by waitress before the app sees them.
     MAX_REQUEST_HEADER_SIZE = 64 * 1024
-    # X-RateLimit-Limit/-Remaining/-Reset on every limited response, Retry-After on a 429.
+    # X-RateLimit-Limit/-Remaining/-Reset on every limited response (Retry-After on a 429 always).
     RATELIMIT_HEADERS_ENABLED = True
 
     @classmethod
@@ -179,7 +179,7 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
 
 
 def _check_rate_limits(config: Mapping[str, Any]) -> None:
-    """Refuse to start with a rate limit Flask-Limiter would only reject on the first request."""
+    """Refuse to start with a rate limit that would only fail on the first request."""
     from limits import parse_many
 
     for key in ("RATELIMIT_DEFAULT", "RATELIMIT_AUTH"):

