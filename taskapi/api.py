@@ -167,15 +167,21 @@ class SelectPage(Page):
             return []
         page = self.collection.limit(self.page_params.page_size).offset(first)
         if first < KEYS_FIRST_FROM_OFFSET:
-            return list(db.session.scalars(page))
+            return self.load(page)
         return _load_page(db.session, page)
+
+    def load(self, page: Select[Any]) -> list[Any]:
+        """The items of a shallow `page` (one round trip)."""
+        from taskapi.extensions import db
+
+        return list(db.session.scalars(page))
 
     @property
     def item_count(self) -> int:
         from taskapi.extensions import db
 
         count = select(func.count()).select_from(self.collection.order_by(None).subquery())
-        return int(db.session.scalar(count) or 0)
+        return int(db.session.connection().scalar(count) or 0)
 
 
 class ArgumentsParser(FlaskParser):
@@ -193,7 +199,7 @@ class ArgumentsParser(FlaskParser):
                 # A schema instance holds no per-load state; racing threads build equal ones.
                 schema = self._schemas[argmap] = argmap()
             return schema
-        return cast(ma.Schema, super()._get_schema(argmap, req))
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req: Any) -> Any:
         try:

@@ -70,7 +70,7 @@ def _finish_request(response: Response) -> Response:
     # The request and `g` are looked up once: each proxy access costs a context lookup, and
     # this runs on every response.
     req = request._get_current_object()  # type: ignore[attr-defined]
-    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    ctx = g._get_current_object()
     request_id = ctx.get("request_id") or uuid.uuid4().hex
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id

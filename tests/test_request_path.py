@@ -159,6 +159,14 @@ def test_the_hand_written_task_dump_matches_marshmallow(
         completion = CompletionSchema().dump({"task": tasks[0], "next": None})
         assert completion == {"task": ma.Schema.dump(schema, tasks[0]), "next": None}
 
+        # Lists read plain rows instead of objects: the same representation.
+        from taskapi.services.tasks import task_rows
+
+        rows = task_rows(sa.select(Task).order_by(Task.title))
+        assert [type(row).__name__ for row in rows] == ["Row", "Row"]
+        assert TaskSchema(many=True).dump(rows) == ma.Schema.dump(TaskSchema(many=True), tasks[:2])
+        assert [schema.dump(row) for row in rows] == [schema.dump(task) for task in tasks[:2]]
+
 
 def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
     app: Flask,

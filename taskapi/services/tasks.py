@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Row, Select, bindparam, select
 
 from taskapi.errors import NotFound, ValidationFailed
 from taskapi.extensions import db
@@ -39,6 +39,36 @@ def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Select[
     statement = select(Task).where(Task.user_id == owner.id)
     statement = task_filters.apply_filters(statement, owner.id, filters)
     return task_filters.apply_order(statement, filters)
+
+
+#: A task's client-visible columns: what a list reads, as plain rows rather than ORM objects
+#: (a page of 50 tasks costs a fraction of loading 50 mapped instances).
+TASK_ROW_COLUMNS = tuple(
+    Task.__table__.c[name]
+    for name in (
+        "id",
+        "title",
+        "description",
+        "completed",
+        "completed_at",
+        "priority",
+        "tags",
+        "due_date",
+        "reminder_at",
+        "recurrence_rule",
+        "created_at",
+        "updated_at",
+    )
+)
+TASK_ROW_FIELDS = tuple(column.name for column in TASK_ROW_COLUMNS)
+
+
+def task_rows(statement: Select[Any]) -> list[Row[Any]]:
+    """The tasks `statement` selects, as rows of `TASK_ROW_COLUMNS` (read-only)."""
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()  # what the ORM's autoflush would do before a query
+    columns = statement.with_only_columns(*TASK_ROW_COLUMNS)
+    return list(db.session.connection().execute(columns))
 
 
 def get_task(owner: User, task_id: uuid.UUID | str) -> Task:

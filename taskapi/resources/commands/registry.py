@@ -18,7 +18,6 @@ from flask import current_app, request
 from flask_smorest.exceptions import PreconditionRequired
 from flask_smorest.pagination import PaginationParameters
 
-from taskapi.api import SelectPage
 from taskapi.models import Task, User
 from taskapi.resources.commands.schemas import (
     StatsCommandSchema,
@@ -27,7 +26,7 @@ from taskapi.resources.commands.schemas import (
     TaskUpdateCommandSchema,
 )
 from taskapi.resources.stats.schemas import StatsSchema
-from taskapi.resources.tasks.routes import check_etag
+from taskapi.resources.tasks.routes import TaskPage, check_etag
 from taskapi.resources.tasks.schemas import CompletionSchema, TaskCreateSchema, TaskSchema
 from taskapi.services import stats, tasks
 from taskapi.services.tasks import Precondition
@@ -64,7 +63,7 @@ def _completion(result: tuple[Task, Task | None]) -> dict[str, Any]:
 
 def _list_tasks(owner: User, data: dict[str, Any]) -> list[Task]:
     page = PaginationParameters(data.pop("page"), data.pop("page_size"))
-    return SelectPage(tasks.task_query(owner, data), page).items
+    return TaskPage(tasks.task_query(owner, data), page).items
 
 
 def _update_task(owner: User, data: dict[str, Any]) -> Task:

@@ -8,12 +8,14 @@ from typing import Any
 
 import marshmallow as ma
 from marshmallow import ValidationError
+from sqlalchemy import Row
 
 from taskapi.models import Task
 from taskapi.models.types import PRIORITIES
 from taskapi.schemas import QuerySchema, Schema, StrictBoolean, Text, Timestamp
 from taskapi.services import task_filters
 from taskapi.services.recurrence import InvalidRule, normalize_rule
+from taskapi.services.tasks import TASK_ROW_FIELDS
 
 MAX_TAGS = 20
 
@@ -71,11 +73,16 @@ class TaskSchema(Schema):
         path."""
         many = self.many if many is None else many
         if self.only is None and not self.exclude:
-            if not many and type(obj) is Task:
+            if not many and _is_task(obj):
                 return _dump_task(obj)
-            if many and isinstance(obj, list) and all(type(item) is Task for item in obj):
+            if many and isinstance(obj, list) and all(_is_task(item) for item in obj):
                 return [_dump_task(item) for item in obj]
         return super().dump(obj, many=many)
+
+
+def _is_task(obj: Any) -> bool:
+    """A `Task`, or a row of `tasks.TASK_ROW_COLUMNS` (what lists read)."""
+    return type(obj) is Task or (type(obj) is Row and obj._fields == TASK_ROW_FIELDS)
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -98,7 +105,7 @@ def _strings(values: Iterable[Any] | None) -> list[str | None] | None:
     return None if values is None else [_text(value) for value in values]
 
 
-def _dump_task(task: Task) -> dict[str, Any]:
+def _dump_task(task: Any) -> dict[str, Any]:
     return {
         "id": _text(task.id),
         "title": _text(task.title),
@@ -110,7 +117,7 @@ def _dump_task(task: Task) -> dict[str, Any]:
         "due_date": _timestamp(task.due_date),
         "reminder_at": _timestamp(task.reminder_at),
         "recurrence_rule": _text(task.recurrence_rule),
-        "is_recurring": _boolean(task.is_recurring),
+        "is_recurring": task.recurrence_rule is not None,
         "created_at": _timestamp(task.created_at),
         "updated_at": _timestamp(task.updated_at),
     }
