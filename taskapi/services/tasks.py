@@ -68,7 +68,7 @@ def task_rows(statement: Select[Any]) -> list[Row[Any]]:
     if db.session.new or db.session.dirty or db.session.deleted:
         db.session.flush()  # what the ORM's autoflush would do before a query
     columns = statement.with_only_columns(*TASK_ROW_COLUMNS)
-    return list(db.session.connection().execute(columns))
+    return list(db.session.connection().execute(columns).all())
 
 
 def get_task(owner: User, task_id: uuid.UUID | str) -> Task:

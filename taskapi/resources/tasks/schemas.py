@@ -75,7 +75,7 @@ class TaskSchema(Schema):
         if self.only is None and not self.exclude:
             if not many and _is_task(obj):
                 return _dump_task(obj)
-            if many and isinstance(obj, list) and all(_is_task(item) for item in obj):
+            if many and isinstance(obj, list) and _all_tasks(obj):
                 return [_dump_task(item) for item in obj]
         return super().dump(obj, many=many)
 
@@ -85,9 +85,18 @@ def _is_task(obj: Any) -> bool:
     return type(obj) is Task or (type(obj) is Row and obj._fields == TASK_ROW_FIELDS)
 
 
+def _all_tasks(items: list[Any]) -> bool:
+    if items and type(items[0]) is Row:
+        # Rows of one result share their fields: one check covers the page.
+        return _is_task(items[0]) and all(type(item) is Row for item in items)
+    return all(type(item) is Task for item in items)
+
+
 def _timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # as the database hands them back
+        return value.isoformat()
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
