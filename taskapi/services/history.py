@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import BigInteger, Select, bindparam, exists, func, select
 
 from taskapi.errors import NotFound
 from taskapi.extensions import db
@@ -61,7 +61,11 @@ def _serialize_user_writes(user_id: uuid.UUID) -> None:
     """
     if db.session.get_bind().dialect.name == "postgresql":
         key = uuid.UUID(str(user_id)).int >> 65  # fits a signed bigint
-        db.session.execute(select(func.pg_advisory_xact_lock(key)))
+        db.session.execute(_USER_HISTORY_LOCK, {"key": key})
+
+
+#: Built once: the statement, not the key, is the same on every write.
+_USER_HISTORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 
 
 def record(
