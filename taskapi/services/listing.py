@@ -12,6 +12,8 @@ from sqlalchemy import Select
 
 @dataclass(frozen=True)
 class Listing:
+    """A list to page through (see `taskapi.api.SelectPage`)."""
+
     statement: Select[Any]
     #: The number of rows of `statement`, when something quicker than counting them knows it.
     count: Callable[[], int] | None = None

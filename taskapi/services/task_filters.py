@@ -7,7 +7,8 @@ PostgreSQL matches words and tags in the `task_words` and `task_tags` tables (se
 `taskapi.models.task_search`): each query word or tag is a range of the owner's B-tree entries,
 read from the index alone. A search without other filters is counted there, without visiting
 a task, and its page is found by walking the index of the requested order and keeping the keys
-of matching tasks (a hash of the matching ids); only the page's rows are then read. SQLite,
+of matching tasks (a hash of the matching ids); only the page's rows are then read (a few
+matches are read by id and sorted instead, very many joined to the tasks). SQLite,
 where those tables do not exist, matches the same words through SQL functions registered on
 each connection (`register_sqlite_functions`).
 """
@@ -59,7 +60,7 @@ SORT_ORDERS = ("asc", "desc")
 
 #: Up to this many matches, a search's page is found by reading the matching tasks by id and
 #: sorting them; more are cheaper to meet along the index of the order, up to
-#: HASHED_SEARCH_MAX_MATCHES: a hash of that many ids stays small (under 1 MB).
+#: HASHED_SEARCH_MAX_MATCHES: a hash of that many ids stays small (about 1 MB).
 FEW_SEARCH_MATCHES = 500
 HASHED_SEARCH_MAX_MATCHES = 20_000
 #: After every character a word can hold: `word >= prefix AND word < prefix + END` is the
@@ -78,7 +79,7 @@ def task_listing(owner_id: uuid.UUID, filters: Mapping[str, Any]) -> Listing:
     postgres = db.engine.dialect.name == "postgresql"
     statement = select(Task).where(Task.user_id == owner_id)
     matches = _indexed_matches(owner_id, filters) if postgres else None
-    conditions = _conditions(owner_id, filters, search=matches is None)
+    conditions = _conditions(filters, search=matches is None)
     if matches is None:
         return Listing(apply_order(statement.where(*conditions), filters))
     # The matching ids as one array value, computed once: the planner neither guesses their
@@ -117,9 +118,7 @@ def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[An
     return statement.order_by(first, Task.id.desc() if descending else Task.id.asc())
 
 
-def _conditions(
-    owner_id: uuid.UUID, filters: Mapping[str, Any], *, search: bool
-) -> list[ColumnElement[bool]]:
+def _conditions(filters: Mapping[str, Any], *, search: bool) -> list[ColumnElement[bool]]:
     """The conditions of the filters present in `filters`; `q` and `tags` only with `search`."""
     conditions: list[ColumnElement[bool]] = []
     words = search_words(filters.get("q") or "")
@@ -146,6 +145,8 @@ def _conditions(
 
 @dataclass(frozen=True)
 class Matches:
+    """The owner's tasks that a search's words and tags match, in the search tables."""
+
     #: The ids of the matching tasks (one may come more than once).
     ids: Select[Any]
     #: How many tasks match.
