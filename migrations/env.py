@@ -40,9 +40,10 @@ target_db = current_app.extensions["migrate"].db
 
 
 def get_metadata():
-    if hasattr(target_db, "metadatas"):
-        return target_db.metadatas[None]
-    return target_db.metadata
+    # The ORM's tables, and on PostgreSQL the search tables that only triggers write.
+    from taskapi.models import schema_metadata
+
+    return schema_metadata(get_engine().dialect.name)
 
 
 def render_item(type_, obj, autogen_context):

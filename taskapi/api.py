@@ -23,6 +23,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from taskapi.errors import PROBLEM_MIMETYPE, ValidationFailed, handle_http_exception
+from taskapi.services.listing import Listing
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,21 +153,23 @@ class Api(flask_smorest.Api):
 
 
 class SelectPage(Page):
-    """Pager over a SQLAlchemy `select()`: COUNT for the total, LIMIT/OFFSET for the items (keys
-    first, then the rows of those keys)."""
+    """Pager over a SQLAlchemy `select()` or a `Listing`: COUNT (or the listing's count) for the
+    total, then LIMIT/OFFSET for the items (deep pages: keys first, then the rows of those
+    keys). Nothing is read past the last item."""
 
-    def __init__(self, collection: Select[Any], page_params: Any) -> None:
-        super().__init__(collection, page_params)
+    def __init__(self, collection: Select[Any] | Listing, page_params: Any) -> None:
+        self.listing = collection if isinstance(collection, Listing) else Listing(collection)
+        super().__init__(self.listing.statement, page_params)  # counts
 
     @property
     def items(self) -> list[Any]:
         from taskapi.extensions import db
 
         first = self.page_params.first_item
-        if first > MAX_OFFSET:
+        if first > MAX_OFFSET or first >= self.page_params.item_count:
             return []
         page = self.collection.limit(self.page_params.page_size).offset(first)
-        if first < KEYS_FIRST_FROM_OFFSET:
+        if first < KEYS_FIRST_FROM_OFFSET and not self.listing.keys_first:
             return self.load(page)
         return _load_page(db.session, page)
 
@@ -180,6 +183,8 @@ class SelectPage(Page):
     def item_count(self) -> int:
         from taskapi.extensions import db
 
+        if self.listing.count is not None:
+            return self.listing.count()
         count = select(func.count()).select_from(self.collection.order_by(None).subquery())
         return int(db.session.connection().scalar(count) or 0)
 

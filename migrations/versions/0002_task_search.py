@@ -21,14 +21,14 @@ depends_on = None
 
 # The words of title and description (runs of letters and digits, lower-cased), each behind
 # its owner's key ("u" + 8 hex digits of md5(user_id)) so a prefix search reads only the owner's
-# entries of the GIN index. Must stay equal to taskapi.models.task.SEARCH_VECTOR_SQL.
+# entries of the GIN index. Migration 0005 replaces both columns with the task_words and
+# task_tags tables.
 SEARCH_VECTOR_SQL = (
     "to_tsvector('simple'::regconfig, regexp_replace(regexp_replace("
     "lower(title || ' ' || coalesce(description, '')), '[^[:alnum:]]+', ' ', 'g'), "
     "'[[:alnum:]]+', 'u' || left(md5(user_id::text), 8) || '\\&', 'g'))"
 )
-# The tags lower-cased, each behind the owner's key. Must stay equal to
-# taskapi.models.task.TAG_KEYS_SQL.
+# The tags lower-cased, each behind the owner's key.
 TAG_KEYS_SQL = "task_tag_keys(user_id, tags)"
 TAG_KEYS_FUNCTION = """
 CREATE FUNCTION task_tag_keys(owner uuid, tags jsonb) RETURNS text[]

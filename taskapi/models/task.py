@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Computed,
     ForeignKey,
     Index,
     String,
@@ -18,26 +17,10 @@ from sqlalchemy import (
     desc,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
-from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from taskapi.extensions import db
 from taskapi.models.types import JSONType, Priority, UTCDateTime, utcnow
-
-#: The words of title and description: runs of letters and digits, lower-cased; anything else
-#: separates words (`my-report` holds `my` and `report`), exactly as the SQLite fallback splits.
-#: Each word is stored behind its owner's key ("u" + 8 hex digits of md5(user_id), see
-#: `services.task_filters.owner_key`), so a prefix search reads only the owner's entries of the
-#: GIN index: its cost follows the owner's tasks, not the table's.
-SEARCH_VECTOR_SQL = (
-    "to_tsvector('simple'::regconfig, regexp_replace(regexp_replace("
-    "lower(title || ' ' || coalesce(description, '')), '[^[:alnum:]]+', ' ', 'g'), "
-    "'[[:alnum:]]+', 'u' || left(md5(user_id::text), 8) || '\\&', 'g'))"
-)
-#: The tags lower-cased, each behind the owner's key like the words above, for case-insensitive
-#: containment (`@>`) read from the owner's entries of a GIN index only. The function is created
-#: by migration 0002 (SQL cannot turn a JSON array into a text array inline).
-TAG_KEYS_SQL = "task_tag_keys(user_id, tags)"
 
 
 class Task(db.Model):  # type: ignore[name-defined]
@@ -72,9 +55,6 @@ class Task(db.Model):  # type: ignore[name-defined]
             "due_date",
             postgresql_where=text("completed = false"),
         ),
-        # Search within one user's tasks: the words carry the owner's key (SEARCH_VECTOR_SQL).
-        Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
-        Index("ix_tasks_tag_keys", "tag_keys", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -92,14 +72,6 @@ class Task(db.Model):  # type: ignore[name-defined]
     recurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # PostgreSQL-only generated columns (the migration adds them there): part of the table, never
-    # loaded or written by the ORM, so the same model works on SQLite where they do not exist.
-    search_vector: Unmapped[str | None] = unmapped_column(
-        TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)
-    )
-    tag_keys: Unmapped[list[str] | None] = unmapped_column(
-        ARRAY(Text), Computed(TAG_KEYS_SQL, persisted=True)
-    )
 
     @property
     def is_recurring(self) -> bool:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import BigInteger, Select, bindparam, exists, func, select
+from sqlalchemy import BigInteger, bindparam, exists, func, select
 
 from taskapi.errors import NotFound
 from taskapi.extensions import db
 from taskapi.models import HistoryEntry, User
+from taskapi.services.listing import Listing
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,6 @@ def record(
     )
     db.session.add(entry)
     return entry
-
-
-@dataclass(frozen=True)
-class Listing:
-    """A list of entries to page through, and a quick way to count it when there is one."""
-
-    statement: Select[tuple[HistoryEntry]]
-    count: Callable[[], int] | None = None
 
 
 def history_query(

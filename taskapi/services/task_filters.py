@@ -2,26 +2,48 @@
 
 Search words are runs of letters and digits, lower-cased; anything else separates words, so
 "my-report" holds the words "my" and "report". A query word matches a word it is a prefix of.
-PostgreSQL matches against the indexed `search_vector` column (prefix `to_tsquery` on words keyed
-by owner, see `taskapi.models.task.SEARCH_VECTOR_SQL`); SQLite, where
-that column does not exist, matches the same words through SQL functions registered on each
-connection (`register_sqlite_functions`).
+
+PostgreSQL matches words and tags in the `task_words` and `task_tags` tables (see
+`taskapi.models.task_search`): each query word or tag is a range of the owner's B-tree entries,
+read from the index alone. A search without other filters is counted there, without visiting
+a task, and its page is found by walking the index of the requested order and keeping the keys
+of matching tasks (a hash of the matching ids); only the page's rows are then read (a few
+matches are read by id and sorted instead, very many joined to the tasks). SQLite,
+where those tables do not exist, matches the same words through SQL functions registered on
+each connection (`register_sqlite_functions`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    any_,
+    cast,
+    distinct,
+    exists,
+    false,
+    func,
+    intersect,
+    select,
+    true,
+)
 
 from taskapi.extensions import db
 from taskapi.models import Task
+from taskapi.models.task_search import MAX_WORD_LENGTH, task_tags, task_words
 from taskapi.models.types import utcnow
+from taskapi.services.listing import Listing
 
 #: A word: a run of letters and digits (no underscore), as PostgreSQL's `[[:alnum:]]+`.
 WORD = re.compile(r"[^\W_]+")
@@ -36,8 +58,14 @@ SORT_COLUMNS = {
 STATUSES = ("open", "completed", "overdue")
 SORT_ORDERS = ("asc", "desc")
 
-_search_vector = Task.__table__.c.search_vector
-_tag_keys = Task.__table__.c.tag_keys
+#: Up to this many matches, a search's page is found by reading the matching tasks by id and
+#: sorting them; more are cheaper to meet along the index of the order, up to
+#: HASHED_SEARCH_MAX_MATCHES: a hash of that many ids stays small (about 1 MB).
+FEW_SEARCH_MATCHES = 500
+HASHED_SEARCH_MAX_MATCHES = 20_000
+#: After every character a word can hold: `word >= prefix AND word < prefix + END` is the
+#: range of words starting with `prefix` (byte order, "C" collation).
+END = "\U0010ffff"
 
 
 def search_words(text: str) -> list[str]:
@@ -45,38 +73,38 @@ def search_words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def owner_key(owner_id: uuid.UUID) -> str:
-    """The prefix of the owner's entries in `search_vector` and `tag_keys` (see the model)."""
-    return "u" + hashlib.md5(str(owner_id).encode(), usedforsecurity=False).hexdigest()[:8]
-
-
-def apply_filters(
-    statement: Select[Any], owner_id: uuid.UUID, filters: Mapping[str, Any]
-) -> Select[Any]:
-    """Narrow `statement` (over `owner_id`'s tasks) by the list filters present in `filters`."""
+def task_listing(owner_id: uuid.UUID, filters: Mapping[str, Any]) -> Listing:
+    """The owner's tasks narrowed by the list filters, in the requested order, and the quickest
+    way this module knows to count and page them."""
     postgres = db.engine.dialect.name == "postgresql"
-    conditions: list[ColumnElement[bool]] = []
-    words = search_words(filters.get("q") or "")
-    if words:
-        conditions.append(_words_match(owner_id, words, postgres))
-    status = filters.get("status")
-    # `completed = false`, as the predicate of the partial index on open tasks.
-    if status == "open":
-        conditions.append(Task.completed == false())
-    elif status == "completed":
-        conditions.append(Task.completed == true())
-    elif status == "overdue":
-        conditions += [Task.completed == false(), Task.due_date < utcnow()]
-    if filters.get("priority"):
-        conditions.append(Task.priority.in_(filters["priority"]))
-    if filters.get("tags"):
-        tags = [tag.lower() for tag in filters["tags"]]
-        conditions.append(_has_tags(owner_id, tags, postgres))
-    if filters.get("due_date_from") is not None:
-        conditions.append(Task.due_date >= filters["due_date_from"])
-    if filters.get("due_date_to") is not None:
-        conditions.append(Task.due_date <= filters["due_date_to"])
-    return statement.where(*conditions) if conditions else statement
+    statement = select(Task).where(Task.user_id == owner_id)
+    matches = _indexed_matches(owner_id, filters) if postgres else None
+    conditions = _conditions(filters, search=matches is None)
+    if matches is None:
+        return Listing(apply_order(statement.where(*conditions), filters))
+    # The matching ids as one array value, computed once: the planner neither guesses their
+    # number from statistics nor joins them to the tasks (a join it may choose to feed from a
+    # scan of the whole table).
+    found = matches.ids.subquery()
+    # (Cast: `= ANY (SELECT …)` would compare with each row of the subquery, not the array.)
+    ids = cast(select(func.array_agg(found.c.task_id)).scalar_subquery(), ARRAY(Uuid))
+    if conditions:
+        # The other filters read the tasks anyway: those of the matching ids.
+        return Listing(apply_order(statement.where(Task.id == any_(ids), *conditions), filters))
+    total = int(db.session.scalar(matches.count) or 0)
+    if total > HASHED_SEARCH_MAX_MATCHES:
+        # Many: the planner joins them to the owner's tasks (a hash join, within work_mem).
+        statement = apply_order(statement.where(Task.id.in_(matches.ids)), filters)
+        return Listing(statement, count=lambda: total, keys_first=True)
+    if total <= FEW_SEARCH_MATCHES:
+        # Few: read those tasks by id and sort them.
+        statement = apply_order(statement.where(Task.id == any_(ids)), filters)
+        return Listing(statement, count=lambda: total)
+    # Walk the index of the order and keep the keys found in a hash of the ids. `IS TRUE` keeps
+    # the subquery a filter, not a join whose result the planner would sort.
+    matching = Task.id.in_(select(func.unnest(ids))).is_(true())
+    statement = apply_order(statement.where(matching), filters)
+    return Listing(statement, count=lambda: total, keys_first=True)
 
 
 def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[Any]:
@@ -90,20 +118,77 @@ def apply_order(statement: Select[Any], filters: Mapping[str, Any]) -> Select[An
     return statement.order_by(first, Task.id.desc() if descending else Task.id.asc())
 
 
-def _words_match(owner_id: uuid.UUID, words: Sequence[str], postgres: bool) -> ColumnElement[bool]:
-    if postgres:
-        # Words hold only letters and digits: nothing in them is tsquery syntax.
-        key = owner_key(owner_id)
-        query = " & ".join(f"{key}{word}:*" for word in words)
-        return _search_vector.op("@@")(func.to_tsquery("simple", query))
+def _conditions(filters: Mapping[str, Any], *, search: bool) -> list[ColumnElement[bool]]:
+    """The conditions of the filters present in `filters`; `q` and `tags` only with `search`."""
+    conditions: list[ColumnElement[bool]] = []
+    words = search_words(filters.get("q") or "")
+    if search and words:
+        conditions.append(_words_match(words))
+    status = filters.get("status")
+    # `completed = false`, as the predicate of the partial index on open tasks.
+    if status == "open":
+        conditions.append(Task.completed == false())
+    elif status == "completed":
+        conditions.append(Task.completed == true())
+    elif status == "overdue":
+        conditions += [Task.completed == false(), Task.due_date < utcnow()]
+    if filters.get("priority"):
+        conditions.append(Task.priority.in_(filters["priority"]))
+    if search and filters.get("tags"):
+        conditions.append(_has_tags([tag.lower() for tag in filters["tags"]]))
+    if filters.get("due_date_from") is not None:
+        conditions.append(Task.due_date >= filters["due_date_from"])
+    if filters.get("due_date_to") is not None:
+        conditions.append(Task.due_date <= filters["due_date_to"])
+    return conditions
+
+
+@dataclass(frozen=True)
+class Matches:
+    """The owner's tasks that a search's words and tags match, in the search tables."""
+
+    #: The ids of the matching tasks (one may come more than once).
+    ids: Select[Any]
+    #: How many tasks match.
+    count: Select[Any]
+
+
+def _indexed_matches(owner_id: uuid.UUID, filters: Mapping[str, Any]) -> Matches | None:
+    """The owner's tasks that match `q` and `tags`, from the search tables (PostgreSQL); None
+    when neither filters."""
+    # Stored words are cut to MAX_WORD_LENGTH: a longer query word matches by its start.
+    prefixes = dict.fromkeys(
+        word[:MAX_WORD_LENGTH] for word in search_words(filters.get("q") or "")
+    )
+    tags = dict.fromkeys(tag.lower() for tag in filters.get("tags") or ())
+    sets = [
+        select(task_words.c.task_id).where(
+            task_words.c.user_id == owner_id,
+            task_words.c.word >= prefix,
+            task_words.c.word < prefix + END,
+        )
+        for prefix in prefixes
+    ]
+    sets += [
+        select(task_tags.c.task_id).where(task_tags.c.user_id == owner_id, task_tags.c.tag == tag)
+        for tag in tags
+    ]
+    if not sets:
+        return None
+    if len(sets) > 1:
+        ids = select(intersect(*sets).subquery().c.task_id)  # distinct
+        return Matches(ids, select(func.count()).select_from(ids.subquery()))
+    # A task may hold several words that start with the same prefix (never the same tag twice).
+    counted = func.count(distinct(task_words.c.task_id)) if prefixes else func.count()
+    return Matches(sets[0], sets[0].with_only_columns(counted))
+
+
+def _words_match(words: Sequence[str]) -> ColumnElement[bool]:
     text = func.taskapi_search_text(Task.title, Task.description)
     return and_(*(text.like(f"% {word}%") for word in words))
 
 
-def _has_tags(owner_id: uuid.UUID, tags: Sequence[str], postgres: bool) -> ColumnElement[bool]:
-    if postgres:
-        key = owner_key(owner_id)
-        return _tag_keys.contains([key + tag for tag in tags])
+def _has_tags(tags: Sequence[str]) -> ColumnElement[bool]:
     conditions = []
     for tag in tags:
         each = func.json_each(Task.tags).table_valued("value").alias()
@@ -130,4 +215,9 @@ def register_sqlite_functions(connection: sqlite3.Connection) -> None:
     connection.create_function("taskapi_lower", 1, _lower, deterministic=True)
 
 
-__all__ = ["apply_filters", "apply_order", "register_sqlite_functions", "search_words"]
+__all__ = [
+    "apply_order",
+    "register_sqlite_functions",
+    "search_words",
+    "task_listing",
+]

@@ -15,6 +15,7 @@ from taskapi.extensions import db
 from taskapi.models import Task, User
 from taskapi.models.types import utcnow
 from taskapi.services import history, task_filters
+from taskapi.services.listing import Listing
 from taskapi.services.recurrence import InvalidRule, check_series, next_occurrence
 
 #: Called with the locked task before it changes; raises to refuse (e.g. a stale If-Match).
@@ -32,13 +33,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Select[tuple[Task]]:
+def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Listing:
     """The owner's tasks narrowed by the list filters, in the requested order (by default
     newest first), ties broken by id."""
-    filters = filters or {}
-    statement = select(Task).where(Task.user_id == owner.id)
-    statement = task_filters.apply_filters(statement, owner.id, filters)
-    return task_filters.apply_order(statement, filters)
+    return task_filters.task_listing(owner.id, filters or {})
 
 
 #: A task's client-visible columns: what a list reads, as plain rows rather than ORM objects

@@ -1,7 +1,5 @@
 """History resources: the audit log of every change to your tasks."""
 
-from typing import Any
-
 from flask.views import MethodView
 
 from taskapi.api import Blueprint, SelectPage
@@ -16,26 +14,12 @@ from taskapi.services import history
 blp = Blueprint("history", __name__, url_prefix="/v1", description="History of task changes")
 
 
-class HistoryPage(SelectPage):
-    """Pages of a `history.Listing`: counted from sequence numbers when it is unfiltered."""
-
-    def __init__(self, collection: history.Listing, page_params: Any) -> None:
-        self.listing = collection  # before the base class counts
-        super().__init__(collection.statement, page_params)
-
-    @property
-    def item_count(self) -> int:
-        if self.listing.count is not None:
-            return self.listing.count()
-        return super().item_count
-
-
 @blp.route("/history")
 class History(MethodView):
     @authenticated(scope="history:read")
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistoryEntrySchema(many=True))
-    @blp.paginate(HistoryPage)
+    @blp.paginate(SelectPage)
     def get(self, args):
         """List the history of your tasks, newest first (oldest first with `after`)"""
         return history.history_query(current_owner(), **args)
@@ -47,7 +31,7 @@ class TaskHistory(MethodView):
     @blp.arguments(TaskHistoryQueryArgsSchema, location="query")
     @blp.response(200, HistoryEntrySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND", description="The task never was yours")
-    @blp.paginate(HistoryPage)
+    @blp.paginate(SelectPage)
     def get(self, args, task_id):
         """List the history of one task (deleted tasks included), newest first"""
         return history.task_history_query(current_owner(), task_id, **args)
