@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -222,3 +223,37 @@ def assert_unauthorized(response: Any) -> dict[str, Any]:
     body = assert_problem(response, 401, "unauthorized")
     assert response.headers.get("WWW-Authenticate") == "Bearer"
     return body
+
+
+# Simultaneous writers: PostgreSQL only (SQLite serialises whole-database writes by itself).
+
+
+@pytest.fixture
+def postgres_only(app: Any) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks and concurrent transactions are exercised on PostgreSQL only")
+
+
+def run_together(app: Any, requests: list[Callable[[Any], Any]]) -> list[Any]:
+    """Run each request in its own thread with its own test client, all released at once."""
+    barrier = threading.Barrier(len(requests))
+    results: list[Any] = [None] * len(requests)
+    errors: list[BaseException] = []
+
+    def worker(index: int, request: Callable[[Any], Any]) -> None:
+        client = app.test_client()
+        try:
+            barrier.wait(timeout=10)
+            results[index] = request(client)
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=item) for item in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert all(result is not None for result in results)
+    return results

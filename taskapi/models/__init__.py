@@ -6,6 +6,7 @@ from taskapi.extensions import db
 from taskapi.models import task_search
 from taskapi.models.api_key import ApiKey
 from taskapi.models.history import HistoryEntry
+from taskapi.models.tag_count import TagCount
 from taskapi.models.task import Task
 from taskapi.models.token import RevokedToken
 from taskapi.models.user import User
@@ -17,4 +18,12 @@ def schema_metadata(dialect: str) -> list[MetaData]:
     return [db.metadata, task_search.metadata] if dialect == "postgresql" else [db.metadata]
 
 
-__all__ = ["ApiKey", "HistoryEntry", "RevokedToken", "Task", "User", "schema_metadata"]
+__all__ = [
+    "ApiKey",
+    "HistoryEntry",
+    "RevokedToken",
+    "TagCount",
+    "Task",
+    "User",
+    "schema_metadata",
+]

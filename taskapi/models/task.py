@@ -37,6 +37,8 @@ class Task(db.Model):  # type: ignore[name-defined]
             postgresql_where=text("completed"),
             sqlite_where=text("completed = 1"),
         ),
+        # Open and completed tasks per priority (statistics), counted from the index alone.
+        Index("ix_tasks_user_id_completed_priority", "user_id", "completed", "priority"),
         Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
         Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),

@@ -58,10 +58,16 @@ def _serialize_user_writes(user_id: uuid.UUID) -> None:
     transactions could commit ids out of order and an `after=` reader could skip one. Holding a
     per-user transaction lock from before the INSERT until the commit makes one user's entries
     commit in id order. SQLite serialises writers anyway.
+
+    The lock is taken before the change it records is flushed. Triggers on `tasks` then update
+    the user's tag counts (migration 0006) while this lock is held: one user's writers queue
+    here first, and none waits for the lock while holding a count row another one needs (two
+    writers locking in opposite orders would deadlock).
     """
     if db.session.get_bind().dialect.name == "postgresql":
         key = uuid.UUID(str(user_id)).int >> 65  # fits a signed bigint
-        db.session.execute(_USER_HISTORY_LOCK, {"key": key})
+        with db.session.no_autoflush:
+            db.session.execute(_USER_HISTORY_LOCK, {"key": key})
 
 
 #: Built once: the statement, not the key, is the same on every write.

@@ -1,7 +1,9 @@
 """Statistics of a user's tasks, computed by the database in the caller's time zone.
 
-Every count is an SQL aggregate. The only rows that reach Python are per local day (bounded by
-days, never by tasks): the streaks and the weekly series are assembled from them.
+Every count is an SQL aggregate, except the top tags: triggers on `tasks` keep each user's tag
+counts (`tag_counts`) in the transaction of every change. The only other rows that reach Python
+are per local day (bounded by days, never by tasks): the streaks and the weekly series are
+assembled from them.
 
 A local day is the calendar date of an instant in the caller's zone. PostgreSQL casts the
 timestamp to a date with the transaction's TimeZone set to that zone; SQLite has no time zones,
@@ -23,25 +25,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Subquery,
-    and_,
+    ScalarSelect,
     case,
     cast,
     func,
     literal,
-    literal_column,
     not_,
     select,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
 from taskapi.extensions import db, transactional_from_here
-from taskapi.models import Task, User
+from taskapi.models import TagCount, Task, User
 from taskapi.models.types import PRIORITIES, UTCDateTime, utcnow
 
 TOP_TAGS = 10
-#: Tags counted per task on PostgreSQL (the API accepts at most 20 per task).
-MAX_TAGS_COUNTED = 100
 MAX_WEEKS = 52
 WEEK = timedelta(days=7)
 
@@ -259,13 +257,13 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
     is_open = not_(Task.completed)
     done = _completed()
 
-    def count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count().filter(and_(*conditions)) if conditions else func.count()
+    # Each count is a range of one index, read without visiting the tasks: the counts per
+    # status and priority from ix_tasks_user_id_completed_priority, the others from the
+    # indexes on due date, creation and completion. One statement: one round trip.
+    def count(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+        return select(func.count()).where(Task.user_id == owner.id, *conditions).scalar_subquery()
 
-    columns: dict[str, ColumnElement[int]] = {
-        "total": count(),
-        "open": count(is_open),
-        "completed": count(done),
+    columns: dict[str, ScalarSelect[int]] = {
         "overdue": count(is_open, Task.due_date < now),
         "due_today": count(is_open, Task.due_date >= today_start, Task.due_date < tomorrow_start),
         "due_next_7_days": count(is_open, Task.due_date >= now, Task.due_date < now + WEEK),
@@ -277,16 +275,11 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
     for priority in PRIORITIES:
         columns[f"{priority}_open"] = count(is_open, Task.priority == priority)
         columns[f"{priority}_completed"] = count(done, Task.priority == priority)
-    row = (
-        db.session.execute(
-            select(*(column.label(name) for name, column in columns.items())).where(
-                Task.user_id == owner.id
-            )
-        )
-        .one()
-        ._asdict()
-    )
-    figures = {name: int(value or 0) for name, value in row.items()}
+    row = db.session.execute(select(*(column.label(name) for name, column in columns.items())))
+    figures = {name: int(value or 0) for name, value in row.one()._asdict().items()}
+    for status in ("open", "completed"):
+        figures[status] = sum(figures[f"{priority}_{status}"] for priority in PRIORITIES)
+    figures["total"] = figures["open"] + figures["completed"]
 
     current, longest = streaks(completion_days(owner, days), today)
     completion_rate = rate(figures["completed"], figures["total"])
@@ -321,85 +314,23 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
 
 
 def top_tags(owner: User, dialect: str, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
-    """The most used tags, lower-cased, by open + completed descending, then tag ascending."""
-    if dialect == "postgresql":
-        spellings = _tag_spellings_postgresql(owner)
-    else:
-        lists = _tag_lists(owner)
-        elements = func.json_each(lists.c.tags).table_valued("value")
-        spellings = (
-            select(elements.c.value.label("tag"), lists.c.completed, lists.c.tasks)
-            .select_from(lists)
-            .join(elements, literal(True))
-            .subquery()
-        )
-    # Spellings are counted first, then folded to lower case (fewer calls to lower()).
-    per_spelling = (
-        select(
-            spellings.c.tag,
-            func.coalesce(
-                func.sum(spellings.c.tasks).filter(spellings.c.completed.is_(False)), 0
-            ).label("open"),
-            func.coalesce(
-                func.sum(spellings.c.tasks).filter(spellings.c.completed.is_(True)), 0
-            ).label("completed"),
-        )
-        .group_by(spellings.c.tag)
-        .subquery()
-    )
-    folded = func.lower(per_spelling.c.tag)
+    """The most used tags, lower-cased, by open + completed descending, then tag ascending.
+
+    Read from `tag_counts`, which triggers on `tasks` keep (migration 0006): a few rows per
+    user instead of every tag of every task.
+    """
     # Tags sort by code point on both engines, whatever the database's collation.
-    ordered = folded.collate("C") if dialect == "postgresql" else folded
-    open_count = func.sum(per_spelling.c.open)
-    completed_count = func.sum(per_spelling.c.completed)
+    tag = TagCount.tag.collate("C") if dialect == "postgresql" else TagCount.tag
     statement = (
-        select(folded.label("tag"), open_count.label("open"), completed_count.label("completed"))
-        .group_by(folded)
-        .order_by((open_count + completed_count).desc(), ordered.asc())
+        select(TagCount.tag, TagCount.open, TagCount.completed)
+        .where(TagCount.user_id == owner.id)
+        .order_by((TagCount.open + TagCount.completed).desc(), tag.asc())
         .limit(limit)
     )
     return [
-        {"tag": row.tag, "open": int(row.open), "completed": int(row.completed)}
+        {"tag": row.tag, "open": row.open, "completed": row.completed}
         for row in db.session.execute(statement)
     ]
-
-
-def _tag_lists(owner: User, *conditions: ColumnElement[bool]) -> Subquery:
-    """Distinct tag lists with their number of open and completed tasks.
-
-    Tasks share few distinct tag lists: counting each list once and spreading its count over
-    its tags unnests per distinct list rather than per task.
-    """
-    return (
-        select(Task.tags.label("tags"), Task.completed, func.count().label("tasks"))
-        .where(Task.user_id == owner.id, *conditions)
-        .group_by(Task.tags, Task.completed)
-        .subquery()
-    )
-
-
-def _tag_spellings_postgresql(owner: User) -> Subquery:
-    """(tag, completed, tasks) rows, one per tag of each task, without a set-returning function.
-
-    Each task is joined to the positions 0 … n-1 of a list of its length n (an equi-join on
-    the length, so a hash join) and reads `tags ->> position`: per task this costs a hash
-    probe instead of a set-returning function call, about a third less time.
-    """
-    lengths = func.generate_series(1, MAX_TAGS_COUNTED).table_valued("n").render_derived("lengths")
-    positions = (
-        func.generate_series(0, MAX_TAGS_COUNTED - 1).table_valued("i").render_derived("positions")
-    )
-    pairs = select(lengths.c.n, positions.c.i).where(positions.c.i < lengths.c.n).subquery()
-    return (
-        select(
-            Task.tags.op("->>")(pairs.c.i).label("tag"),
-            Task.completed,
-            literal_column("1").label("tasks"),
-        )
-        .join_from(Task, pairs, pairs.c.n == func.jsonb_array_length(Task.tags))
-        .where(Task.user_id == owner.id)
-        .subquery()
-    )
 
 
 def weekly(
