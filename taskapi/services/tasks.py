@@ -13,6 +13,7 @@ from sqlalchemy import Row, Select, bindparam, select
 from taskapi.errors import NotFound, ValidationFailed
 from taskapi.extensions import db
 from taskapi.models import Task, User
+from taskapi.models.task import TRACKED_FIELDS
 from taskapi.models.types import utcnow
 from taskapi.services import history, task_filters
 from taskapi.services.listing import Listing
@@ -42,21 +43,7 @@ def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Listing
 #: A task's client-visible columns: what a list reads, as plain rows rather than ORM objects
 #: (a page of 50 tasks costs a fraction of loading 50 mapped instances).
 TASK_ROW_COLUMNS = tuple(
-    Task.__table__.c[name]
-    for name in (
-        "id",
-        "title",
-        "description",
-        "completed",
-        "completed_at",
-        "priority",
-        "tags",
-        "due_date",
-        "reminder_at",
-        "recurrence_rule",
-        "created_at",
-        "updated_at",
-    )
+    Task.__table__.c[name] for name in ("id", *TRACKED_FIELDS, "created_at", "updated_at")
 )
 TASK_ROW_FIELDS = tuple(column.name for column in TASK_ROW_COLUMNS)
 
