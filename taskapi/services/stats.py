@@ -14,6 +14,7 @@ on the same local day.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Integer,
     ScalarSelect,
+    Select,
+    String,
+    Uuid,
+    bindparam,
     case,
     cast,
     func,
@@ -231,6 +237,12 @@ def rate(part: int, whole: int) -> float:
     return float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
+_TRANSACTION_SETTINGS = select(
+    func.set_config("TimeZone", bindparam("zone", type_=String), True),
+    func.set_config("jit", "off", True),
+)
+
+
 def local_days(zone: ZoneInfo) -> LocalDays:
     """Prepare the transaction for counting in `zone` on the current engine."""
     dialect = db.session.get_bind().dialect.name
@@ -239,10 +251,45 @@ def local_days(zone: ZoneInfo) -> LocalDays:
         # Dates of timestamps are taken in the transaction's time zone. And these short
         # aggregate queries are overestimated by the planner (set-returning functions):
         # compiling them just in time would cost more than it saves.
-        db.session.execute(
-            select(func.set_config("TimeZone", zone.key, True), func.set_config("jit", "off", True))
-        )
+        db.session.execute(_TRANSACTION_SETTINGS, {"zone": zone.key})
     return LocalDays(zone, dialect)
+
+
+@functools.cache
+def _summary_counts() -> Select[*tuple[Any, ...]]:
+    """The counts of `summary` as one statement, built once (its values are bound per call).
+
+    Each count is a range of one index, read without visiting the tasks: the counts per status
+    and priority from ix_tasks_user_id_completed_priority, the others from the indexes on due
+    date, creation and completion. One statement: one round trip.
+    """
+    now = bindparam("now", type_=UTCDateTime)
+    week_ago = bindparam("week_ago", type_=UTCDateTime)
+    week_ahead = bindparam("week_ahead", type_=UTCDateTime)
+    is_open = not_(Task.completed)
+    done = _completed()
+
+    def count(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+        owned = Task.user_id == bindparam("owner", type_=Uuid)
+        return select(func.count()).where(owned, *conditions).scalar_subquery()
+
+    columns: dict[str, ScalarSelect[int]] = {
+        "overdue": count(is_open, Task.due_date < now),
+        "due_today": count(
+            is_open,
+            Task.due_date >= bindparam("today_start", type_=UTCDateTime),
+            Task.due_date < bindparam("tomorrow_start", type_=UTCDateTime),
+        ),
+        "due_next_7_days": count(is_open, Task.due_date >= now, Task.due_date < week_ahead),
+        "created_last_7_days": count(Task.created_at > week_ago, Task.created_at <= now),
+        "completed_last_7_days": count(
+            done, Task.completed_at > week_ago, Task.completed_at <= now
+        ),
+    }
+    for priority in PRIORITIES:
+        columns[f"{priority}_open"] = count(is_open, Task.priority == priority)
+        columns[f"{priority}_completed"] = count(done, Task.priority == priority)
+    return select(*(column.label(name) for name, column in columns.items()))
 
 
 def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
@@ -254,28 +301,17 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
     tomorrow_start = local_midnight(today + timedelta(days=1), zone)
     week_ago = now - WEEK
 
-    is_open = not_(Task.completed)
-    done = _completed()
-
-    # Each count is a range of one index, read without visiting the tasks: the counts per
-    # status and priority from ix_tasks_user_id_completed_priority, the others from the
-    # indexes on due date, creation and completion. One statement: one round trip.
-    def count(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
-        return select(func.count()).where(Task.user_id == owner.id, *conditions).scalar_subquery()
-
-    columns: dict[str, ScalarSelect[int]] = {
-        "overdue": count(is_open, Task.due_date < now),
-        "due_today": count(is_open, Task.due_date >= today_start, Task.due_date < tomorrow_start),
-        "due_next_7_days": count(is_open, Task.due_date >= now, Task.due_date < now + WEEK),
-        "created_last_7_days": count(Task.created_at > week_ago, Task.created_at <= now),
-        "completed_last_7_days": count(
-            done, Task.completed_at > week_ago, Task.completed_at <= now
-        ),
-    }
-    for priority in PRIORITIES:
-        columns[f"{priority}_open"] = count(is_open, Task.priority == priority)
-        columns[f"{priority}_completed"] = count(done, Task.priority == priority)
-    row = db.session.execute(select(*(column.label(name) for name, column in columns.items())))
+    row = db.session.execute(
+        _summary_counts(),
+        {
+            "owner": owner.id,
+            "now": now,
+            "today_start": today_start,
+            "tomorrow_start": tomorrow_start,
+            "week_ago": week_ago,
+            "week_ahead": now + WEEK,
+        },
+    )
     figures = {name: int(value or 0) for name, value in row.one()._asdict().items()}
     for status in ("open", "completed"):
         figures[status] = sum(figures[f"{priority}_{status}"] for priority in PRIORITIES)
@@ -319,18 +355,22 @@ def top_tags(owner: User, dialect: str, limit: int = TOP_TAGS) -> list[dict[str,
     Read from `tag_counts`, which triggers on `tasks` keep (migration 0006): a few rows per
     user instead of every tag of every task.
     """
-    # Tags sort by code point on both engines, whatever the database's collation.
-    tag = TagCount.tag.collate("C") if dialect == "postgresql" else TagCount.tag
-    statement = (
-        select(TagCount.tag, TagCount.open, TagCount.completed)
-        .where(TagCount.user_id == owner.id)
-        .order_by((TagCount.open + TagCount.completed).desc(), tag.asc())
-        .limit(limit)
-    )
     return [
         {"tag": row.tag, "open": row.open, "completed": row.completed}
-        for row in db.session.execute(statement)
+        for row in db.session.execute(_top_tags(dialect), {"owner": owner.id, "limit": limit})
     ]
+
+
+@functools.cache
+def _top_tags(dialect: str) -> Select[str, int, int]:
+    # Tags sort by code point on both engines, whatever the database's collation.
+    tag = TagCount.tag.collate("C") if dialect == "postgresql" else TagCount.tag
+    return (
+        select(TagCount.tag, TagCount.open, TagCount.completed)
+        .where(TagCount.user_id == bindparam("owner", type_=Uuid))
+        .order_by((TagCount.open + TagCount.completed).desc(), tag.asc())
+        .limit(bindparam("limit", type_=Integer))
+    )
 
 
 def weekly(
