@@ -186,7 +186,7 @@ class SelectPage(Page):
         if self.listing.count is not None:
             return self.listing.count()
         count = select(func.count()).select_from(self.collection.order_by(None).subquery())
-        return int(db.session.connection().scalar(count) or 0)
+        return int(db.session.scalar(count) or 0)
 
 
 class ArgumentsParser(FlaskParser):

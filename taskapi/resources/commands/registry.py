@@ -61,7 +61,8 @@ def _completion(result: tuple[Task, Task | None]) -> dict[str, Any]:
     return {"task": task, "next": spawned}
 
 
-def _list_tasks(owner: User, data: dict[str, Any]) -> list[Task]:
+def _list_tasks(owner: User, data: dict[str, Any]) -> list[Any]:
+    """A page of tasks (rows; TaskSchema writes them out like `Task` objects)."""
     page = PaginationParameters(data.pop("page"), data.pop("page_size"))
     return TaskPage(tasks.task_query(owner, data), page).items
 

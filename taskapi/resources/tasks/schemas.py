@@ -66,11 +66,11 @@ class TaskSchema(Schema):
     updated_at = Timestamp(dump_only=True)
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
-        """The fields above, written out by hand for `Task` objects: a task is dumped twice per
-        response (its ETag, its body) and a list page 50 times, and marshmallow's generic field
-        machinery cost more than the rest of a read. The output is identical (tested against
-        `marshmallow.Schema.dump`); anything other than a full dump of tasks takes the generic
-        path."""
+        """The fields above, written out by hand for `Task` objects and for the rows lists read
+        (same attribute names): a task is dumped twice per response (its ETag, its body) and a
+        list page 50 times, and marshmallow's generic field machinery cost more than the rest of
+        a read. The output is identical (tested against `marshmallow.Schema.dump`); anything
+        other than a full dump of tasks takes the generic path."""
         many = self.many if many is None else many
         if self.only is None and not self.exclude:
             if not many and _is_task(obj):
