@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from taskapi.auth import API_KEY, BEARER, UserRoutesPlugin, register_jwt_handlers
-    from taskapi.extensions import api, cors, db, jwt, migrate
+    from taskapi.extensions import api, db, jwt, migrate
 
     db.init_app(app)
     with app.app_context():
@@ -51,6 +51,22 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
     register_jwt_handlers(app)
+    if app.config["CORS_ORIGINS"]:
+        _init_cors(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [UserRoutesPlugin()]})
+    api.spec.components.security_scheme(
+        BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        API_KEY, {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+
+
+def _init_cors(app: Flask) -> None:
+    """CORS for the configured origins only: with none (the default) no cross-origin access is
+    granted, and no response pays for the extension's checks."""
+    from taskapi.extensions import cors
+
     cors.init_app(
         app,
         resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"]}},
@@ -76,13 +92,6 @@ def register_extensions(app: Flask) -> None:
         # Credentials travel in headers, never cookies: no credentialed CORS (and so never a
         # wildcard origin with credentials).
         supports_credentials=False,
-    )
-    api.init_app(app, spec_kwargs={"extra_plugins": [UserRoutesPlugin()]})
-    api.spec.components.security_scheme(
-        BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
-    api.spec.components.security_scheme(
-        API_KEY, {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
 
 
