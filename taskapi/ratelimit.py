@@ -102,22 +102,20 @@ class RateLimits:
         if charged is None:
             return None
         scope, items, caller = charged
-        tightest: Budget | None = None
+        tightest: tuple[int, RateLimitItem, str] | None = None  # (remaining, limit, its key)
         try:
             for item in items:
                 key = item.key_for(self.prefix, scope, caller)
-                count = self.storage.incr(key, item.get_expiry())
-                budget = Budget(item, item.amount - count, 0.0)
-                if tightest is None or budget.remaining < tightest.remaining:
-                    tightest = budget
-            if tightest is not None:
-                key = tightest.item.key_for(self.prefix, scope, caller)
-                reset_at = self.storage.get_expiry(key)
-                tightest = Budget(tightest.item, tightest.remaining, reset_at)
+                remaining = item.amount - self.storage.incr(key, item.get_expiry())
+                if tightest is None or remaining < tightest[0]:
+                    tightest = (remaining, item, key)
+            if tightest is None:
+                return None
+            remaining, item, key = tightest
+            return Budget(item, remaining, self.storage.get_expiry(key))
         except StorageError as error:
             log.warning("rate limit storage unavailable, request not limited: %s", error)
             return None
-        return tightest
 
 
 def _charge_request() -> Response | None:
