@@ -83,6 +83,7 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("PASSWORD_HASH_MEMORY_KIB", "PASSWORD_HASH_MEMORY_KIB", "int", 19456),
     ("LOG_LEVEL", "LOG_LEVEL", str, "INFO"),
     ("LOG_FORMAT", "LOG_FORMAT", str, None),
+    ("LOG_FLUSH_INTERVAL_MS", "LOG_FLUSH_INTERVAL_MS", "int", 200),
     ("SERVER_HOST", "SERVER_HOST", str, "127.0.0.1"),
     ("SERVER_PORT", "SERVER_PORT", "int", 8000),
     ("SERVER_THREADS", "SERVER_THREADS", "int", 8),

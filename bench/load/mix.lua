@@ -27,6 +27,7 @@ end
 
 local ops = {
   hello = function() return wrk.format("GET", "/hello") end,
+  health = function() return wrk.format("GET", "/health") end,
   get = function(u) return wrk.format("GET", "/v1/tasks/" .. task_of(u), headers(u)) end,
   list = function(u) return wrk.format("GET", "/v1/tasks?" .. list_query, headers(u)) end,
   create = function(u)

@@ -350,7 +350,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=5, help="wrk request timeout (s)")
     parser.add_argument("--users", type=int, default=16, help="virtual users (one login each)")
     parser.add_argument("--tasks-per-user", type=int, default=60)
-    parser.add_argument("--ops", default=",".join(OPERATIONS))
+    parser.add_argument(
+        "--ops",
+        default=",".join(OPERATIONS),
+        help="operations to run; `health` (GET /health) measures the fixed cost of a request",
+    )
     parser.add_argument("--mix", default="get:35,list:20,create:15,patch:15,complete:10,stats:5")
     parser.add_argument(
         "--list-query",
