@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -18,10 +20,45 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 MIGRATIONS_DIR = PACKAGE_ROOT.parent / "migrations"
 
 
+class NoSessions(SessionInterface):
+    """The API keeps no cookie sessions: credentials travel in headers. Flask's default opens a
+    signed-cookie session on every request, which costs a serializer per request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask falls back to a null session
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
+
+
+class TaskAPI(Flask):
+    """Flask, with `ensure_sync` answered from a cache.
+
+    Flask asks whether each hook and view is a coroutine function on every call (eleven times
+    per request here); the answer is fixed by the function's code, so it is remembered per code
+    object. Callables without code of their own (partials, objects) are checked each time.
+    """
+
+    session_interface = NoSessions()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_coroutine_code: dict[Any, bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        code = getattr(getattr(func, "__func__", func), "__code__", None)
+        if code is None:
+            return super().ensure_sync(func)
+        is_coroutine = self._is_coroutine_code.get(code)
+        if is_coroutine is None:
+            is_coroutine = self._is_coroutine_code[code] = inspect.iscoroutinefunction(func)
+        return self.async_to_sync(func) if is_coroutine else func
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: config, extensions, errors, request hooks, rate limits,
     blueprints, CLI."""
-    app = Flask(__name__, instance_path=str(PACKAGE_ROOT.parent / "instance"))
+    app = TaskAPI(__name__, instance_path=str(PACKAGE_ROOT.parent / "instance"))
     settings = Config.from_env()
     settings.update(config or {})
     finalize(settings, app.instance_path)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import sys
 import threading
 import time
-import uuid
 from typing import TextIO
 
 from flask import Flask, Response, current_app, g, request
@@ -127,7 +127,7 @@ class BatchingStreamHandler(logging.StreamHandler):
 def _start_request() -> Response | None:
     g.request_started = time.perf_counter()
     supplied = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    g.request_id = supplied if _VALID_REQUEST_ID.match(supplied) else secrets.token_hex(16)
     if (
         request.method in _BODY_METHODS
         and request.url_rule is not None
@@ -148,7 +148,7 @@ def _finish_request(response: Response) -> Response:
     # this runs on every response.
     req = request._get_current_object()  # type: ignore[attr-defined]
     ctx = g._get_current_object()
-    request_id = ctx.get("request_id") or uuid.uuid4().hex
+    request_id = ctx.get("request_id") or secrets.token_hex(16)
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id
     headers.setdefault("X-Content-Type-Options", "nosniff")
