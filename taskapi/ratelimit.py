@@ -1,8 +1,9 @@
 """Rate limits: per client address on login and registration (brute force), per API key, user or
 else address on the rest of the API.
 
-The counting is the `limits` library's (fixed windows, in RATELIMIT_STORAGE_URI: `memory://`
-counts per process, `redis://…` shares the counts between processes and hosts). The Flask side is
+Windows are fixed, counted where RATELIMIT_STORAGE_URI says: `memory://` counts per process
+(`ProcessCounters`), any other URI goes to the `limits` library's storage (`redis://…` shares the
+counts between processes and hosts); limits are parsed by `limits` too. The Flask side is
 one `before_request` hook: a request is charged against one budget in one storage call, which
 costs a fraction of a general-purpose extension's per-request route and decorator resolution.
 """
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import decode_token
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
 
 from taskapi.auth import API_KEY_HEADER
 from taskapi.errors import problem
@@ -56,6 +58,46 @@ def client_key() -> str:
     return f"addr:{request.remote_addr}"
 
 
+class Counters(Protocol):
+    """What the limits need of a storage: fixed-window counters."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int: ...
+
+    def get_expiry(self, key: str) -> float: ...
+
+
+class ProcessCounters:
+    """Fixed-window counters in this process's memory (`memory://`).
+
+    The `limits` library's memory storage starts a timer thread every 10 ms under load to expire
+    keys; here a window simply restarts when a request finds it over, and expired keys are
+    swept at most once a minute.
+    """
+
+    SWEEP_INTERVAL = 60.0
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, float]] = {}  # key: (count, window end)
+        self._lock = threading.Lock()
+        self._next_sweep = time.time() + self.SWEEP_INTERVAL
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        with self._lock:
+            count, ends = self._windows.get(key, (0, 0.0))
+            if ends <= now:
+                count, ends = 0, now + expiry
+            count += amount
+            self._windows[key] = (count, ends)
+            if now >= self._next_sweep:
+                self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+                self._next_sweep = now + self.SWEEP_INTERVAL
+        return count
+
+    def get_expiry(self, key: str) -> float:
+        return self._windows.get(key, (0, time.time()))[1]
+
+
 @dataclass(frozen=True)
 class Budget:
     """One charge of a request against a limit: where the request stands in its window."""
@@ -78,8 +120,11 @@ class RateLimits:
         if uri.startswith(("redis://", "rediss://")):
             # An unreachable or stalled Redis must cost a request a second at most.
             options.update(socket_connect_timeout=1, socket_timeout=1)
-        self.storage: Storage = storage_from_string(uri, **options)  # type: ignore[assignment]
-        self.strategy = FixedWindowRateLimiter(self.storage)
+        self.storage: Counters
+        if uri.startswith("memory://"):
+            self.storage = ProcessCounters()
+        else:
+            self.storage = storage_from_string(uri, **options)  # type: ignore[assignment]
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
         self.api = parse_many(app.config["RATELIMIT_DEFAULT"])
         self.credentials = parse_many(app.config["RATELIMIT_AUTH"])

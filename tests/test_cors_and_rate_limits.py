@@ -12,6 +12,7 @@ from service_clients import key_header, user_id
 
 from taskapi import create_app
 from taskapi.config import ConfigError
+from taskapi.ratelimit import ProcessCounters
 
 ORIGIN = "https://app.example.com"
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -200,3 +201,28 @@ def test_settings_come_from_the_environment():
     assert config["APIKEY_ROTATION_GRACE_SECONDS"] == 30
     assert config["CORS_ORIGINS"] == [ORIGIN, "https://other.example.com"]
     assert Config.from_env({})["CORS_ORIGINS"] == []
+
+
+def test_process_counters_count_in_fixed_windows(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("taskapi.ratelimit.time.time", lambda: clock[0])
+    counters = ProcessCounters()
+    assert [counters.incr("a", 60) for _ in range(3)] == [1, 2, 3]
+    assert counters.incr("b", 60) == 1  # keys count apart
+    assert counters.get_expiry("a") == 1060.0
+    clock[0] = 1059.9
+    assert counters.incr("a", 60) == 4  # still the same window
+    clock[0] = 1060.0
+    assert counters.incr("a", 60) == 1  # the window is over: a new one starts
+    assert counters.get_expiry("a") == 1120.0
+
+
+def test_process_counters_forget_expired_windows(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("taskapi.ratelimit.time.time", lambda: clock[0])
+    counters = ProcessCounters()
+    for number in range(100):
+        counters.incr(f"caller-{number}", 10)
+    clock[0] += ProcessCounters.SWEEP_INTERVAL  # every window above is over; a sweep is due
+    counters.incr("late", 10)
+    assert set(counters._windows) == {"late"}
