@@ -2,6 +2,7 @@
 
     bench/load/run.py                       spawn `flask serve` (2 workers) + hello on PostgreSQL
     bench/load/run.py --workers 1,2         the same for each worker count, one table each
+    bench/load/run.py --ceilings            also GET through ceiling.py (minimal Flask, bare WSGI)
     bench/load/run.py --url http://h:p      an already running server (no hello ceiling)
     bench/load/run.py rolling-restart       against deploy/local-stack.sh: the mix through nginx
                                             while api1 then api2 are drained and restarted
@@ -246,6 +247,28 @@ def run_operations(
     return rows
 
 
+def minimal_get_rows(
+    flags: list[str],
+    env: dict[str, str],
+    env_wrk: dict[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """GET a task as answered by ceiling.py (a minimal Flask route, then bare WSGI) on the same
+    data: what the route would cost with nothing but a token decode and one raw SELECT."""
+    rows: list[tuple[str, dict[str, Any] | None]] = []
+    for name, extra in (("get:flask", []), ("get:wsgi", ["--raw"])):
+        port = free_port()
+        command = [PYTHON, str(HERE / "ceiling.py"), "--port", str(port), *flags, *extra]
+        server = spawn(command, env, workdir / "ceiling.log")
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/ready")
+            rows.append((name, wrk(f"http://127.0.0.1:{port}", "get", args, env_wrk)))
+        finally:
+            stop(server)
+    return rows
+
+
 def bench(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="taskapi-bench-"))
     try:
@@ -277,6 +300,8 @@ def bench(args: argparse.Namespace) -> None:
                 ceiling = wrk(f"http://127.0.0.1:{hello_port}", "hello", args, env_wrk)
                 rows = run_operations(base, args, workdir / "data.lua", users)
                 rss = worker_rss_mb(api.pid)
+                if args.ceilings:
+                    rows += minimal_get_rows(flags, env, env_wrk, args, workdir)
                 title = (
                     f"{workers} worker(s) x {args.threads} threads, {args.connections} "
                     f"connections, {args.duration}s per operation"
@@ -354,6 +379,11 @@ def main() -> None:
         "--ops",
         default=",".join(OPERATIONS),
         help="operations to run; `health` (GET /health) measures the fixed cost of a request",
+    )
+    parser.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="also run GET against ceiling.py: a minimal Flask route, then bare WSGI",
     )
     parser.add_argument("--mix", default="get:35,list:20,create:15,patch:15,complete:10,stats:5")
     parser.add_argument(
