@@ -7,7 +7,9 @@ from flask import session
 from flask.sessions import NullSession
 
 
-def test_requests_open_no_cookie_session(app, client):
+def test_requests_open_no_cookie_session(make_app):
+    app = make_app()
+    client = app.test_client()
     seen = []
 
     @app.get("/_session_probe")
