@@ -21,9 +21,10 @@ from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import and_, bindparam, exists, select
 
-from taskapi.errors import Forbidden, NotFound, problem
+from taskapi.errors import Forbidden, NotFound, Unauthorized, problem
 from taskapi.extensions import db, jwt
-from taskapi.models import RevokedToken, Task, User
+from taskapi.models import Account, RevokedToken, Task, User
+from taskapi.models.task import TASK_ROW_COLUMNS, TaskRow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +38,7 @@ class Principal:
 
     actor_type: str  # "user" or "api_key"
     actor_id: str
-    user: User | None = None  # the logged-in user; None for a service key
+    user: Account | None = None  # the logged-in user; None for a service key
     scopes: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -50,16 +51,19 @@ def current_principal() -> Principal:
 
 
 def current_user() -> User:
-    """The logged-in user (routes that only a user's own token may call)."""
-    user = current_principal().user
-    if user is None:
+    """The logged-in user, loaded in full (routes that only a user's own token may call)."""
+    account = current_principal().user
+    if account is None:
         raise Forbidden("This endpoint needs a user's token.")
+    user = db.session.get(User, account.id)
+    if user is None:  # deleted since the token check
+        raise Unauthorized("The token's user does not exist.")
     return user
 
 
-def current_owner() -> User:
+def current_owner() -> Account:
     """The user whose tasks, history and statistics this request reads or changes."""
-    return cast(User, g.owner)
+    return cast(Account, g.owner)
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -137,7 +141,7 @@ def authenticated(
 
 def _key_caller(
     presented: str, required: str | None, addressed: str | None, service: bool
-) -> tuple[Principal, User | None]:
+) -> tuple[Principal, Account | None]:
     from taskapi.services import api_keys
 
     key = api_keys.authenticate(presented)
@@ -155,29 +159,29 @@ def _key_caller(
 
 def _user_caller(
     addressed: str | None, refresh: bool, service: bool
-) -> tuple[Principal, User | None]:
+) -> tuple[Principal, Account | None]:
     verify_jwt_in_request(refresh=refresh)
-    user = cast(User, g.pop("_jwt_user"))
-    principal = Principal(actor_type="user", actor_id=str(user.id), user=user)
+    account = cast(Account, g.pop("_jwt_user"))
+    principal = Principal(actor_type="user", actor_id=str(account.id), user=account)
     if service:
-        if not user.is_admin:
+        if not account.is_admin:
             raise Forbidden("Only an administrator may do this.")
         return principal, None
-    if addressed is None or parse_uuid(addressed) == user.id:
-        return principal, user
-    if not user.is_admin:
+    if addressed is None or parse_uuid(addressed) == account.id:
+        return principal, account
+    if not account.is_admin:
         raise NotFound("User not found.")
     return principal, _addressed_user(addressed)
 
 
-def _addressed_user(user_id: str) -> User:
+def _addressed_user(user_id: str) -> Account:
     key = parse_uuid(user_id)
     user = db.session.get(User, key) if key is not None else None
     if user is None:
         raise NotFound("User not found.")
     if not user.is_active:
         raise Forbidden("This user is disabled.")
-    return user
+    return Account(user.id, user.is_admin)
 
 
 def keep_user_prefix(endpoint: str, values: dict[str, Any]) -> None:
@@ -212,29 +216,41 @@ class UserRoutesPlugin(BasePlugin):
                 responses["404"] = "NOT_FOUND"
 
 
-#: One query answers both "is this token revoked?" and "is its user still active?". Built once:
-#: constructing it and computing its cache key on each request costs more than running it.
-_USER_AND_REVOCATION = select(
-    User, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")
-).where(User.id == bindparam("user_id"))
+_USERS, _TASKS, _REVOKED = User.__table__, Task.__table__, RevokedToken.__table__
 
+#: One query answers "is this token revoked?", "is its user still active?" and "are they an
+#: admin?". Built once (constructing it and computing its cache key on each request costs more
+#: than running it) and run on the session's connection without the ORM: loading a mapped
+#: `User` cost more than the query itself, and the full user is needed only by the few routes
+#: that show or change it (`current_user()`).
+_CALLER = select(
+    _USERS.c.id.label("caller_id"),
+    _USERS.c.is_active.label("caller_active"),
+    _USERS.c.is_admin.label("caller_admin"),
+    exists().where(_REVOKED.c.jti == bindparam("jti")).label("revoked"),
+).where(_USERS.c.id == bindparam("user_id"))
 
-#: The same, also fetching the user's task `task_id` (None when there is no such task of theirs).
-_USER_REVOCATION_AND_TASK = _USER_AND_REVOCATION.add_columns(Task).outerjoin(
-    Task, and_(Task.id == bindparam("task_id"), Task.user_id == User.id)
+#: The same, also fetching the user's task `task_id` (its columns NULL when there is no such task
+#: of theirs), task columns first.
+_TASK_AND_CALLER = (
+    select(*TASK_ROW_COLUMNS, *_CALLER.selected_columns)
+    .select_from(_USERS)
+    .outerjoin(_TASKS, and_(_TASKS.c.id == bindparam("task_id"), _TASKS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.id == bindparam("user_id"))
 )
+_TASK_FIELD_COUNT = len(TASK_ROW_COLUMNS)
 
 #: `preloaded_task()` result meaning: nothing was fetched for this task, query it.
 NOT_PRELOADED: Any = object()
 
 
-def preloaded_task(owner: User, task_id: uuid.UUID | str) -> Task | None:
+def preloaded_task(owner: Account, task_id: uuid.UUID | str) -> TaskRow | None:
     """The owner's task `task_id` as fetched with the token check (`with_task`), None when it
     does not exist (or is not theirs), `NOT_PRELOADED` when it was not fetched."""
     entry = g.pop("_preloaded_task", None) if has_request_context() else None
     if entry is None or entry[0] != owner.id or entry[1] != parse_uuid(task_id):
-        return cast(Task | None, NOT_PRELOADED)
-    return cast(Task | None, entry[2])
+        return cast(TaskRow | None, NOT_PRELOADED)
+    return cast(TaskRow | None, entry[2])
 
 
 def _unauthorized(detail: str) -> Any:
@@ -251,22 +267,24 @@ def register_jwt_handlers(app: Flask) -> None:
         if user_id is None or not isinstance(jti, str):
             return True
         task_id = g.pop("_preload_task_id", None)
+        connection = db.session.connection()
         if task_id is None:
-            row = db.session.execute(_USER_AND_REVOCATION, {"jti": jti, "user_id": user_id}).first()
+            row = connection.execute(_CALLER, {"jti": jti, "user_id": user_id}).first()
         else:
-            row = db.session.execute(
-                _USER_REVOCATION_AND_TASK, {"jti": jti, "user_id": user_id, "task_id": task_id}
+            row = connection.execute(
+                _TASK_AND_CALLER, {"jti": jti, "user_id": user_id, "task_id": task_id}
             ).first()
-        if row is None or row.revoked or not row.User.is_active:
+        if row is None or row.revoked or not row.caller_active:
             return True
-        g._jwt_user = row.User
+        g._jwt_user = Account(row.caller_id, bool(row.caller_admin))
         if task_id is not None:
-            g._preloaded_task = (user_id, task_id, row.Task)
+            task = TaskRow._make(row[:_TASK_FIELD_COUNT]) if row.id is not None else None
+            g._preloaded_task = (user_id, task_id, task)
         return False
 
     @jwt.user_lookup_loader
-    def load_user(jwt_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-        return cast(User | None, g.get("_jwt_user"))
+    def load_user(jwt_header: dict[str, Any], payload: dict[str, Any]) -> Account | None:
+        return cast(Account | None, g.get("_jwt_user"))
 
     @jwt.unauthorized_loader
     def missing_token(reason: str) -> Any:

@@ -202,6 +202,45 @@ def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
     assert "revoked" in body["detail"]
 
 
+def test_a_task_read_with_the_token_check_is_the_task_read_on_its_own(
+    client: Any, create_task: Callable[..., Any], auth_headers: dict[str, str]
+) -> None:
+    """GET /v1/tasks/<id> takes the task from the token check's statement; under the user
+    prefix it is read on its own. Same body, same ETag, and that ETag is what writes expect."""
+    task = create_task(
+        title="full",
+        description="d",
+        priority="high",
+        tags=["b", "a"],
+        due_date="2030-01-02T03:04:05+02:00",
+        reminder_at="2030-01-01T00:00:00Z",
+        recurrence_rule="FREQ=DAILY",
+    )
+    me = client.get("/v1/auth/me", headers=auth_headers).get_json()["id"]
+    preloaded = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
+    on_its_own = client.get(f"/v1/users/{me}/tasks/{task['id']}", headers=auth_headers)
+    assert preloaded.status_code == on_its_own.status_code == 200
+    assert preloaded.get_data() == on_its_own.get_data()
+    assert preloaded.headers["ETag"] == on_its_own.headers["ETag"]
+    not_modified = client.get(
+        f"/v1/tasks/{task['id']}",
+        headers={**auth_headers, "If-None-Match": preloaded.headers["ETag"]},
+    )
+    assert not_modified.status_code == 304
+    changed = client.patch(
+        f"/v1/tasks/{task['id']}",
+        json={"title": "renamed"},
+        headers={**auth_headers, "If-Match": preloaded.headers["ETag"]},
+    )
+    assert changed.status_code == 200
+    stale = client.patch(
+        f"/v1/tasks/{task['id']}",
+        json={"title": "again"},
+        headers={**auth_headers, "If-Match": preloaded.headers["ETag"]},
+    )
+    assert_problem(stale, 412, "precondition_failed")
+
+
 def test_the_decoded_token_cache_stays_bounded(
     app: Flask, client: Any, make_user: Callable[..., dict[str, str]], monkeypatch: Any
 ) -> None:

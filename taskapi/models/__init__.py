@@ -9,7 +9,7 @@ from taskapi.models.history import HistoryEntry
 from taskapi.models.tag_count import TagCount
 from taskapi.models.task import Task
 from taskapi.models.token import RevokedToken
-from taskapi.models.user import User
+from taskapi.models.user import Account, User
 
 
 def schema_metadata(dialect: str) -> list[MetaData]:
@@ -19,6 +19,7 @@ def schema_metadata(dialect: str) -> list[MetaData]:
 
 
 __all__ = [
+    "Account",
     "ApiKey",
     "HistoryEntry",
     "RevokedToken",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, String, Uuid, false
@@ -27,3 +28,13 @@ class User(db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as a request's authentication read them: whose data it is, and whether they
+    administer. What services need of the owner of the data they work on; the full `User` is
+    loaded only by the routes that show or change the user."""
+
+    id: uuid.UUID
+    is_admin: bool = False

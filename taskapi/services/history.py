@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, bindparam, exists, func, select
 
 from taskapi.errors import NotFound
 from taskapi.extensions import db
-from taskapi.models import HistoryEntry, User
+from taskapi.models import Account, HistoryEntry
 from taskapi.services.listing import Listing
 
 
@@ -103,7 +103,7 @@ def record(
 
 
 def history_query(
-    owner: User,
+    owner: Account,
     *,
     task_id: uuid.UUID | None = None,
     action: str | None = None,
@@ -134,7 +134,7 @@ def history_query(
     return Listing(statement, count)
 
 
-def _count_after(owner: User, after: int | None) -> int:
+def _count_after(owner: Account, after: int | None) -> int:
     """How many of the owner's entries have an id above `after`, from their sequence numbers.
 
     Entries are numbered 1, 2, 3 … per user in id order, so this reads two index entries
@@ -156,7 +156,7 @@ def _count_after(owner: User, after: int | None) -> int:
     return total - last_seq(HistoryEntry.id <= after)
 
 
-def task_history_query(owner: User, task_id: uuid.UUID | str, **filters: Any) -> Listing:
+def task_history_query(owner: Account, task_id: uuid.UUID | str, **filters: Any) -> Listing:
     """One task's entries; 404 unless the task was ever the owner's (deleted tasks included)."""
     try:
         key = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 
 from taskapi.extensions import db, transactional_from_here
-from taskapi.models import TagCount, Task, User
+from taskapi.models import Account, TagCount, Task
 from taskapi.models.types import PRIORITIES, UTCDateTime, utcnow
 
 TOP_TAGS = 10
@@ -137,7 +137,7 @@ def _as_date(value: Any) -> date:
 
 
 def daily_counts(
-    owner: User,
+    owner: Account,
     days: LocalDays,
     column: InstrumentedAttribute[Any],
     start: datetime | None,
@@ -167,7 +167,7 @@ def _completed() -> ColumnElement[bool]:
 # --- streaks ----------------------------------------------------------------------------------
 
 
-def completion_days(owner: User, days: LocalDays) -> list[date]:
+def completion_days(owner: Account, days: LocalDays) -> list[date]:
     """Every local day with at least one completion, oldest first (one row per day)."""
     if days.dialect == "postgresql":  # no offsets to work out: no need for the range
         return sorted(
@@ -292,7 +292,7 @@ def _summary_counts() -> Select[*tuple[Any, ...]]:
     return select(*(column.label(name) for name, column in columns.items()))
 
 
-def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
+def summary(owner: Account, zone: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
     """`GET /v1/stats`."""
     now = now or utcnow()
     days = local_days(zone)
@@ -349,7 +349,7 @@ def summary(owner: User, zone: ZoneInfo, now: datetime | None = None) -> dict[st
     }
 
 
-def top_tags(owner: User, dialect: str, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
+def top_tags(owner: Account, dialect: str, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
     """The most used tags, lower-cased, by open + completed descending, then tag ascending.
 
     Read from `tag_counts`, which triggers on `tasks` keep (migration 0006): a few rows per
@@ -374,7 +374,7 @@ def _top_tags(dialect: str) -> Select[str, int, int]:
 
 
 def weekly(
-    owner: User, zone: ZoneInfo, weeks: int = 1, now: datetime | None = None
+    owner: Account, zone: ZoneInfo, weeks: int = 1, now: datetime | None = None
 ) -> dict[str, Any]:
     """`GET /v1/stats/weekly`: the last `weeks` ISO weeks (Monday first), oldest first."""
     now = now or utcnow()

@@ -12,8 +12,8 @@ from sqlalchemy import Row, Select, bindparam, select
 
 from taskapi.errors import NotFound, ValidationFailed
 from taskapi.extensions import db
-from taskapi.models import Task, User
-from taskapi.models.task import TRACKED_FIELDS
+from taskapi.models import Account, Task
+from taskapi.models.task import TASK_ROW_COLUMNS, TaskRow
 from taskapi.models.types import utcnow
 from taskapi.services import history, task_filters
 from taskapi.services.listing import Listing
@@ -34,18 +34,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def task_query(owner: User, filters: Mapping[str, Any] | None = None) -> Listing:
+def task_query(owner: Account, filters: Mapping[str, Any] | None = None) -> Listing:
     """The owner's tasks narrowed by the list filters, in the requested order (by default
     newest first), ties broken by id."""
     return task_filters.task_listing(owner.id, filters or {})
-
-
-#: A task's client-visible columns: what a list reads, as plain rows rather than ORM objects
-#: (a page of 50 tasks costs a fraction of loading 50 mapped instances).
-TASK_ROW_COLUMNS = tuple(
-    Task.__table__.c[name] for name in ("id", *TRACKED_FIELDS, "created_at", "updated_at")
-)
-TASK_ROW_FIELDS = tuple(column.name for column in TASK_ROW_COLUMNS)
 
 
 def task_rows(statement: Select[Any]) -> list[Row[Any]]:
@@ -56,8 +48,9 @@ def task_rows(statement: Select[Any]) -> list[Row[Any]]:
     return list(db.session.connection().execute(columns).all())
 
 
-def get_task(owner: User, task_id: uuid.UUID | str) -> Task:
-    """The owner's task; 404 for a malformed id, an unknown one, or someone else's."""
+def get_task(owner: Account, task_id: uuid.UUID | str) -> Task | TaskRow:
+    """The owner's task (read-only when the token check fetched it: a `TaskRow`); 404 for a
+    malformed id, an unknown one, or someone else's."""
     from taskapi.auth import NOT_PRELOADED, preloaded_task
 
     task = preloaded_task(owner, task_id)
@@ -75,7 +68,7 @@ _OWN_TASK = select(Task).where(Task.id == bindparam("task_id"), Task.user_id == 
 _OWN_TASK_LOCKED = _OWN_TASK.with_for_update().execution_options(populate_existing=True)
 
 
-def _find(owner: User, task_id: uuid.UUID | str, *, lock: bool) -> Task | None:
+def _find(owner: Account, task_id: uuid.UUID | str, *, lock: bool) -> Task | None:
     try:
         key = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
     except ValueError:
@@ -84,7 +77,7 @@ def _find(owner: User, task_id: uuid.UUID | str, *, lock: bool) -> Task | None:
     return db.session.scalars(statement, {"task_id": key, "owner": owner.id}).first()
 
 
-def _locked(owner: User, task_id: uuid.UUID | str, precondition: Precondition | None) -> Task:
+def _locked(owner: Account, task_id: uuid.UUID | str, precondition: Precondition | None) -> Task:
     task = _find(owner, task_id, lock=True)
     if task is None:
         db.session.rollback()
@@ -98,7 +91,7 @@ def _locked(owner: User, task_id: uuid.UUID | str, precondition: Precondition | 
     return task
 
 
-def create_task(owner: User, data: Mapping[str, Any]) -> Task:
+def create_task(owner: Account, data: Mapping[str, Any]) -> Task:
     """Create a task from validated input and record `created`."""
     values = {**DEFAULTS, **data}
     _check_consistency(values)
@@ -116,7 +109,7 @@ def create_task(owner: User, data: Mapping[str, Any]) -> Task:
 
 
 def replace_task(
-    owner: User,
+    owner: Account,
     task_id: uuid.UUID | str,
     data: Mapping[str, Any],
     precondition: Precondition | None = None,
@@ -126,7 +119,7 @@ def replace_task(
 
 
 def update_task(
-    owner: User,
+    owner: Account,
     task_id: uuid.UUID | str,
     data: Mapping[str, Any],
     precondition: Precondition | None = None,
@@ -141,7 +134,7 @@ def update_task(
 
 
 def complete_task(
-    owner: User, task_id: uuid.UUID | str, precondition: Precondition | None = None
+    owner: Account, task_id: uuid.UUID | str, precondition: Precondition | None = None
 ) -> tuple[Task, Task | None]:
     """Mark completed; a recurring task spawns its next occurrence in the same transaction.
 
@@ -151,13 +144,13 @@ def complete_task(
 
 
 def reopen_task(
-    owner: User, task_id: uuid.UUID | str, precondition: Precondition | None = None
+    owner: Account, task_id: uuid.UUID | str, precondition: Precondition | None = None
 ) -> tuple[Task, Task | None]:
     return update_task(owner, task_id, {"completed": False}, precondition)
 
 
 def toggle_task(
-    owner: User, task_id: uuid.UUID | str, precondition: Precondition | None = None
+    owner: Account, task_id: uuid.UUID | str, precondition: Precondition | None = None
 ) -> tuple[Task, Task | None]:
     """Complete an open task or reopen a completed one, by the state found under the lock."""
     task = _locked(owner, task_id, precondition)
@@ -169,7 +162,7 @@ def toggle_task(
 
 
 def delete_task(
-    owner: User, task_id: uuid.UUID | str, precondition: Precondition | None = None
+    owner: Account, task_id: uuid.UUID | str, precondition: Precondition | None = None
 ) -> None:
     task = _locked(owner, task_id, precondition)
     history.record(owner.id, task.id, "deleted", history.final_values(task.snapshot()))
@@ -177,7 +170,7 @@ def delete_task(
     db.session.commit()
 
 
-def _apply(owner: User, task: Task, data: dict[str, Any]) -> tuple[Task, Task | None]:
+def _apply(owner: Account, task: Task, data: dict[str, Any]) -> tuple[Task, Task | None]:
     before = task.snapshot()
     was_completed = task.completed
     old_rule, old_due = task.recurrence_rule, task.due_date
@@ -242,7 +235,7 @@ def _start_series(task: Task) -> None:
     task.recurrence_start = task.due_date
 
 
-def _spawn_next(owner: User, task: Task, now: datetime) -> Task | None:
+def _spawn_next(owner: Account, task: Task, now: datetime) -> Task | None:
     """The series' next occurrence after the completed task's due date, or None when exhausted."""
     if not task.recurrence_rule or task.due_date is None:
         return None

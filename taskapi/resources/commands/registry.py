@@ -18,7 +18,7 @@ from flask import current_app, request
 from flask_smorest.exceptions import PreconditionRequired
 from flask_smorest.pagination import PaginationParameters
 
-from taskapi.models import Task, User
+from taskapi.models import Account, Task
 from taskapi.resources.commands.schemas import (
     StatsCommandSchema,
     TaskIdSchema,
@@ -46,7 +46,7 @@ class Command:
     #: Output: the REST twin's response schema; None when it answers no body (result null).
     output: ma.Schema | None
     #: Runs it for `owner` with the validated input; returns what `output` dumps.
-    run: Callable[[User, dict[str, Any]], Any]
+    run: Callable[[Account, dict[str, Any]], Any]
 
 
 def _if_match(conditional_method: bool = False) -> Precondition:
@@ -61,18 +61,18 @@ def _completion(result: tuple[Task, Task | None]) -> dict[str, Any]:
     return {"task": task, "next": spawned}
 
 
-def _list_tasks(owner: User, data: dict[str, Any]) -> list[Any]:
+def _list_tasks(owner: Account, data: dict[str, Any]) -> list[Any]:
     """A page of tasks (rows; TaskSchema writes them out like `Task` objects)."""
     page = PaginationParameters(data.pop("page"), data.pop("page_size"))
     return TaskPage(tasks.task_query(owner, data), page).items
 
 
-def _update_task(owner: User, data: dict[str, Any]) -> Task:
+def _update_task(owner: Account, data: dict[str, Any]) -> Task:
     task_id = data.pop("id")
     return tasks.update_task(owner, task_id, data, _if_match(True))[0]
 
 
-def _delete_task(owner: User, data: dict[str, Any]) -> None:
+def _delete_task(owner: Account, data: dict[str, Any]) -> None:
     tasks.delete_task(owner, data["id"], _if_match(True))
 
 

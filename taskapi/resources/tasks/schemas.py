@@ -11,11 +11,11 @@ from marshmallow import ValidationError
 from sqlalchemy import Row
 
 from taskapi.models import Task
+from taskapi.models.task import TASK_ROW_FIELDS, TaskRow
 from taskapi.models.types import PRIORITIES
 from taskapi.schemas import QuerySchema, Schema, StrictBoolean, Text, Timestamp
 from taskapi.services import task_filters
 from taskapi.services.recurrence import InvalidRule, normalize_rule
-from taskapi.services.tasks import TASK_ROW_FIELDS
 
 MAX_TAGS = 20
 
@@ -81,8 +81,9 @@ class TaskSchema(Schema):
 
 
 def _is_task(obj: Any) -> bool:
-    """A `Task`, or a row of `tasks.TASK_ROW_COLUMNS` (what lists read)."""
-    return type(obj) is Task or (type(obj) is Row and obj._fields == TASK_ROW_FIELDS)
+    """A `Task`, a row of `TASK_ROW_COLUMNS` (what lists read) or a `TaskRow`."""
+    kind = type(obj)
+    return kind is Task or kind is TaskRow or (kind is Row and obj._fields == TASK_ROW_FIELDS)
 
 
 def _all_tasks(items: list[Any]) -> bool:

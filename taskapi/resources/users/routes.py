@@ -31,4 +31,4 @@ class UserItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND", description="No such user (or not visible)")
     def get(self):
         """Get a user (API key with `users:write`; a user's own token; an admin's)"""
-        return current_owner()
+        return users.get_user(current_owner().id)
