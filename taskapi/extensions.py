@@ -13,6 +13,7 @@ from flask_jwt_extended.config import config as jwt_config
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
+from jwt import get_unverified_header
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -120,9 +121,9 @@ _DECODED_TOKENS = "taskapi.decoded_tokens"
 
 
 class JWTManager(BaseJWTManager):
-    """Remembers the claims of tokens it has verified, so that a token is not parsed and its
-    signature checked again on each of its requests (twice per request: the rate limiter keys on
-    it too).
+    """Remembers the claims and header of tokens it has verified, so that a token is not parsed
+    and its signature checked again on each of its requests (twice per request: the rate
+    limiter keys on it too).
 
     Only the decoding is remembered: an entry is used only while the token is unexpired (the
     expiry is checked on each use), and revocation and the user's state are still checked
@@ -134,18 +135,25 @@ class JWTManager(BaseJWTManager):
     ) -> dict[str, Any]:
         if allow_expired or csrf_value is not None:
             return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
-        cache: dict[str, dict[str, Any]] = current_app.extensions.setdefault(_DECODED_TOKENS, {})
-        claims = cache.get(encoded_token)
-        if claims is not None:
-            exp = claims.get("exp")
+        return self.decode_with_header(encoded_token)[0]
+
+    def decode_with_header(self, encoded_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A valid token's claims and header (copies); raises what decoding raises."""
+        cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = current_app.extensions.setdefault(
+            _DECODED_TOKENS, {}
+        )
+        entry = cache.get(encoded_token)
+        if entry is not None:
+            exp = entry[0].get("exp")
             if exp is None or exp > time.time() - jwt_config.leeway:
-                return dict(claims)
+                return dict(entry[0]), dict(entry[1])
             cache.pop(encoded_token, None)
-        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        claims = super()._decode_jwt_from_config(encoded_token, None, False)
+        header = get_unverified_header(encoded_token)
         if len(cache) >= DECODED_TOKEN_CACHE_SIZE:
             cache.clear()  # atomic, unlike a partial eviction while other threads insert
-        cache[encoded_token] = dict(claims)
-        return claims
+        cache[encoded_token] = (dict(claims), dict(header))
+        return claims, header
 
 
 jwt = JWTManager()

@@ -11,8 +11,8 @@ from typing import Any
 import marshmallow as ma
 import pytest
 import sqlalchemy as sa
-from conftest import assert_problem, bearer, login, register
-from flask import Flask
+from conftest import PASSWORD, assert_problem, bearer, login, register
+from flask import Flask, g
 
 from taskapi.extensions import db
 
@@ -252,3 +252,54 @@ def test_the_decoded_token_cache_stays_bounded(
         headers = make_user(f"bounded{index}@example.com")
         assert client.get("/v1/tasks", headers=headers).status_code == 200
         assert 1 <= len(app.extensions["taskapi.decoded_tokens"]) <= 2
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_the_token_check_answers_as_flask_jwt_extended_does(
+    app: Flask, client: Any, make_user: Callable[..., dict[str, str]], refresh: bool
+) -> None:
+    """`_verify_token` stands in for `verify_jwt_in_request` on every request: for each kind of
+    Authorization header both raise the same error with the same message, or accept the token
+    with the same claims and header."""
+    from flask_jwt_extended import get_jwt, get_jwt_header, verify_jwt_in_request
+
+    from taskapi.auth import _verify_token
+
+    headers = make_user("checked@example.com")
+    access = headers["Authorization"].removeprefix("Bearer ")
+    tokens = client.post(
+        "/v1/auth/login", json={"email": "checked@example.com", "password": PASSWORD}
+    ).get_json()
+    refresh_token = tokens["refresh_token"]
+    revoked = make_user("revoked@example.com")
+    assert client.post("/v1/auth/logout", headers=revoked).status_code in (200, 204)
+    cases = [
+        None,
+        "",
+        ",",
+        "Bearer",
+        f"Bearer {access} extra",
+        f"Basic abc, Bearer {access}",
+        f"Bearer {access}, Bearer {access}",
+        "Bearer not-a-token",
+        f"Bearer {access[:-2]}xx",
+        f"Bearer {access}",
+        f"Bearer {refresh_token}",
+        revoked["Authorization"],
+    ]
+
+    def outcome(check: Callable[[], Any], authorization: str | None) -> Any:
+        sent = {} if authorization is None else {"Authorization": authorization}
+        with app.test_request_context("/v1/tasks", headers=sent):
+            try:
+                check()
+            except Exception as error:
+                return type(error), str(error)
+            finally:
+                db.session.remove()
+            return get_jwt(), get_jwt_header(), g._jwt_extended_jwt_user["loaded_user"]
+
+    for authorization in cases:
+        theirs = outcome(lambda: verify_jwt_in_request(refresh=refresh), authorization)
+        ours = outcome(lambda: _verify_token(refresh), authorization)
+        assert ours == theirs, authorization
