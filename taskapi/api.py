@@ -153,21 +153,34 @@ class Api(flask_smorest.Api):
 
 
 class SelectPage(Page):
-    """Pager over a SQLAlchemy `select()` or a `Listing`: COUNT (or the listing's count) for the
-    total, then LIMIT/OFFSET for the items (deep pages: keys first, then the rows of those
-    keys). Nothing is read past the last item."""
+    """Pager over a SQLAlchemy `select()` or a `Listing`: LIMIT/OFFSET for the items (deep
+    pages: keys first, then the rows of those keys) and COUNT (or the listing's count) for the
+    total.
+
+    The first page is read first: when it is not full it holds every item, and its length is
+    the total (one statement instead of two, for the most common list). Any other page is
+    counted first, so that nothing is read past the last item."""
 
     def __init__(self, collection: Select[Any] | Listing, page_params: Any) -> None:
         self.listing = collection if isinstance(collection, Listing) else Listing(collection)
-        super().__init__(self.listing.statement, page_params)  # counts
+        self.collection = self.listing.statement
+        self.page_params = page_params  # `items` sets page_params.item_count
 
     @property
     def items(self) -> list[Any]:
-        from taskapi.extensions import db
-
-        first = self.page_params.first_item
+        first, size = self.page_params.first_item, self.page_params.page_size
+        if first == 0:
+            rows = self._read(0)
+            self.page_params.item_count = len(rows) if len(rows) < size else self.item_count
+            return rows
+        self.page_params.item_count = self.item_count
         if first > MAX_OFFSET or first >= self.page_params.item_count:
             return []
+        return self._read(first)
+
+    def _read(self, first: int) -> list[Any]:
+        from taskapi.extensions import db
+
         page = self.collection.limit(self.page_params.page_size).offset(first)
         if first < KEYS_FIRST_FROM_OFFSET and not self.listing.keys_first:
             return self.load(page)

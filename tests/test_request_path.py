@@ -3,6 +3,7 @@ after idleness, remembered token decoding that still honours expiry and revocati
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -303,3 +304,34 @@ def test_the_token_check_answers_as_flask_jwt_extended_does(
         theirs = outcome(lambda: verify_jwt_in_request(refresh=refresh), authorization)
         ours = outcome(lambda: _verify_token(refresh), authorization)
         assert ours == theirs, authorization
+
+
+def test_a_first_page_that_is_not_full_is_its_own_count(
+    app: Flask, client: Any, create_task: Callable[..., Any], auth_headers: dict[str, str]
+) -> None:
+    for number in range(3):
+        create_task(title=f"task {number}")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        pages = {}
+        for size in (50, 3, 2):
+            statements.clear()
+            response = client.get(f"/v1/tasks?page_size={size}", headers=auth_headers)
+            assert response.status_code == 200
+            pages[size] = (
+                len(response.get_json()),
+                json.loads(response.headers["X-Pagination"])["total"],
+                len(statements),
+            )
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    # (items, total, statements): the token check and the page, plus a count when the first
+    # page is full (more items may follow).
+    assert pages == {50: (3, 3, 2), 3: (3, 3, 3), 2: (2, 3, 3)}
