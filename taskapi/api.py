@@ -194,12 +194,12 @@ class SelectPage(Page):
 
     @property
     def item_count(self) -> int:
-        from taskapi.extensions import db
+        from taskapi.extensions import execute_core
 
         if self.listing.count is not None:
             return self.listing.count()
         count = select(func.count()).select_from(self.collection.order_by(None).subquery())
-        return int(db.session.scalar(count) or 0)
+        return int(execute_core(count).scalar() or 0)
 
 
 class ArgumentsParser(FlaskParser):

@@ -11,7 +11,7 @@ from flask import g, has_request_context
 from sqlalchemy import BigInteger, bindparam, exists, func, insert, select
 
 from taskapi.errors import NotFound
-from taskapi.extensions import db
+from taskapi.extensions import db, execute_core
 from taskapi.models import Account, HistoryEntry
 from taskapi.models.types import utcnow
 from taskapi.services.listing import Listing
@@ -161,7 +161,7 @@ def _count_after(owner: Account, after: int | None) -> int:
             .order_by(HistoryEntry.id.desc())
             .limit(1)
         )
-        return int(db.session.scalar(statement) or 0)
+        return int(execute_core(statement).scalar() or 0)
 
     total = last_seq()
     if after is None or total == 0:

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
-from taskapi.extensions import db, transactional_from_here
+from taskapi.extensions import db, execute_core, transactional_from_here
 from taskapi.models import Account, TagCount, Task
 from taskapi.models.types import PRIORITIES, UTCDateTime, utcnow
 
@@ -151,7 +151,7 @@ def daily_counts(
     if end is not None:
         conditions += (column < end,)
     inner = select(local_date).where(Task.user_id == owner.id, *conditions).subquery()
-    rows = db.session.execute(select(inner.c.day, func.count()).group_by(inner.c.day))
+    rows = execute_core(select(inner.c.day, func.count()).group_by(inner.c.day))
     return {_as_date(day): int(count) for day, count in rows}
 
 
@@ -181,7 +181,7 @@ def completion_days(owner: Account, days: LocalDays) -> list[date]:
                 Task.completed_at.is_not(None),
             )
         )
-    bounds = db.session.execute(
+    bounds = execute_core(
         select(func.min(Task.completed_at), func.max(Task.completed_at)).where(
             Task.user_id == owner.id, _completed()
         )
@@ -251,7 +251,7 @@ def local_days(zone: ZoneInfo) -> LocalDays:
         # Dates of timestamps are taken in the transaction's time zone. And these short
         # aggregate queries are overestimated by the planner (set-returning functions):
         # compiling them just in time would cost more than it saves.
-        db.session.execute(_TRANSACTION_SETTINGS, {"zone": zone.key})
+        execute_core(_TRANSACTION_SETTINGS, {"zone": zone.key})
     return LocalDays(zone, dialect)
 
 
@@ -301,7 +301,7 @@ def summary(owner: Account, zone: ZoneInfo, now: datetime | None = None) -> dict
     tomorrow_start = local_midnight(today + timedelta(days=1), zone)
     week_ago = now - WEEK
 
-    row = db.session.execute(
+    row = execute_core(
         _summary_counts(),
         {
             "owner": owner.id,
@@ -357,7 +357,7 @@ def top_tags(owner: Account, dialect: str, limit: int = TOP_TAGS) -> list[dict[s
     """
     return [
         {"tag": row.tag, "open": row.open, "completed": row.completed}
-        for row in db.session.execute(_top_tags(dialect), {"owner": owner.id, "limit": limit})
+        for row in execute_core(_top_tags(dialect), {"owner": owner.id, "limit": limit})
     ]
 
 

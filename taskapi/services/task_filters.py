@@ -39,7 +39,7 @@ from sqlalchemy import (
     true,
 )
 
-from taskapi.extensions import db
+from taskapi.extensions import db, execute_core
 from taskapi.models import Task
 from taskapi.models.task_search import MAX_WORD_LENGTH, task_tags, task_words
 from taskapi.models.types import utcnow
@@ -91,7 +91,7 @@ def task_listing(owner_id: uuid.UUID, filters: Mapping[str, Any]) -> Listing:
     if conditions:
         # The other filters read the tasks anyway: those of the matching ids.
         return Listing(apply_order(statement.where(Task.id == any_(ids), *conditions), filters))
-    total = int(db.session.scalar(matches.count) or 0)
+    total = int(execute_core(matches.count).scalar() or 0)
     if total > HASHED_SEARCH_MAX_MATCHES:
         # Many: the planner joins them to the owner's tasks (a hash join, within work_mem).
         statement = apply_order(statement.where(Task.id.in_(matches.ids)), filters)

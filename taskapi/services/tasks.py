@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, Select, bindparam, insert, select
 
 from taskapi.errors import NotFound, ValidationFailed
-from taskapi.extensions import db
+from taskapi.extensions import db, execute_core
 from taskapi.models import Account, Task
 from taskapi.models.task import TASK_ROW_COLUMNS, TaskRow
 from taskapi.models.types import utcnow
@@ -42,10 +42,7 @@ def task_query(owner: Account, filters: Mapping[str, Any] | None = None) -> List
 
 def task_rows(statement: Select[Any]) -> list[Row[Any]]:
     """The tasks `statement` selects, as rows of `TASK_ROW_COLUMNS` (read-only)."""
-    if db.session.new or db.session.dirty or db.session.deleted:
-        db.session.flush()  # what the ORM's autoflush would do before a query
-    columns = statement.with_only_columns(*TASK_ROW_COLUMNS)
-    return list(db.session.connection().execute(columns).all())
+    return list(execute_core(statement.with_only_columns(*TASK_ROW_COLUMNS)).all())
 
 
 def get_task(owner: Account, task_id: uuid.UUID | str) -> Task | TaskRow:
