@@ -79,7 +79,9 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     '{"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,'
-    .. '"errors_status":%d,"errors_socket":%d}\n',
+    .. '"errors_status":%d,"errors_socket":%d,"errors_connect":%d,"errors_read":%d,'
+    .. '"errors_write":%d,"errors_timeout":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.max, e.status, e.connect + e.read + e.write + e.timeout))
+    latency:percentile(99), latency.max, e.status, e.connect + e.read + e.write + e.timeout,
+    e.connect, e.read, e.write, e.timeout))
 end

@@ -231,6 +231,11 @@ def print_table(title: str, rows: list[tuple[str, dict[str, Any] | None]], ceili
             f"{result['p95_us'] / 1000:>9.1f}{result['p99_us'] / 1000:>9.1f}"
             f"{result['errors']:>8}{share:>10}"
         )
+    for name, result in rows:
+        if result is not None and result["errors"]:
+            kinds = ("status", "connect", "read", "write", "timeout")
+            counts = ", ".join(f"{kind} {result.get('errors_' + kind, 0)}" for kind in kinds)
+            print(f"  {name} errors: {counts} (status: answered outside 2xx/3xx)")
     sys.stdout.flush()
 
 
