@@ -3,9 +3,10 @@ after idleness, remembered token decoding that still honours expiry and revocati
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -169,15 +170,9 @@ def test_the_hand_written_task_dump_matches_marshmallow(
         assert [schema.dump(row) for row in rows] == [schema.dump(task) for task in tasks[:2]]
 
 
-def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
-    app: Flask,
-    client: Any,
-    make_user: Callable[..., dict[str, str]],
-    create_task: Callable[..., Any],
-    auth_headers: dict[str, str],
-) -> None:
-    task = create_task(title="mine")
-    other = make_user("mallory@example.com")
+@contextlib.contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine sends while the block runs."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -187,6 +182,21 @@ def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
         engine = db.engine
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
+    app: Flask,
+    client: Any,
+    make_user: Callable[..., dict[str, str]],
+    create_task: Callable[..., Any],
+    auth_headers: dict[str, str],
+) -> None:
+    task = create_task(title="mine")
+    other = make_user("mallory@example.com")
+    with recorded_statements(app) as statements:
         response = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
         assert response.status_code == 200
         assert response.get_json() == task
@@ -194,8 +204,6 @@ def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
         statements.clear()
         assert_problem(client.get(f"/v1/tasks/{task['id']}", headers=other), 404, "not_found")
         assert len(statements) == 1
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
     assert client.post("/v1/auth/logout", headers=auth_headers).status_code in (200, 204)
     body = assert_problem(
         client.get(f"/v1/tasks/{task['id']}", headers=auth_headers), 401, "unauthorized"
@@ -311,16 +319,8 @@ def test_a_first_page_that_is_not_full_is_its_own_count(
 ) -> None:
     for number in range(3):
         create_task(title=f"task {number}")
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        pages = {}
+    pages = {}
+    with recorded_statements(app) as statements:
         for size in (50, 3, 2):
             statements.clear()
             response = client.get(f"/v1/tasks?page_size={size}", headers=auth_headers)
@@ -330,8 +330,6 @@ def test_a_first_page_that_is_not_full_is_its_own_count(
                 json.loads(response.headers["X-Pagination"])["total"],
                 len(statements),
             )
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
     # (items, total, statements): the token check and the page, plus a count when the first
     # page is full (more items may follow).
     assert pages == {50: (3, 3, 2), 3: (3, 3, 3), 2: (2, 3, 3)}
