@@ -246,16 +246,17 @@ def _close_listener(server: Any) -> None:
 
     Closing a listening socket resets the connections queued on it, and a balancer has
     usually written a request into them already (it cannot resend a POST). So the queue is
-    emptied into ordinary connections, which are served, right before the close.
+    emptied into ordinary connections, which are served, right before the close. The socket is
+    asked directly: waitress's `accept()` answers None both for an empty queue and for a
+    connection its client aborted, and stopping at the latter would reset the rest.
     """
     while True:
         try:
-            pair = server.accept()
-        except OSError:
+            connection, address = server.socket.accept()
+        except ConnectionAbortedError:
+            continue  # that client gave up while queued; the ones behind it still wait
+        except OSError:  # BlockingIOError: the queue is empty
             break
-        if pair is None:
-            break
-        connection, address = pair
         server.set_socket_options(connection)
         server.channel_class(server, connection, server.fix_addr(address), server.adj, server._map)
     server.accepting = False

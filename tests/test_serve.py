@@ -314,3 +314,56 @@ def test_production_logs_are_json_lines_without_secrets(database):
     assert me_lines[0]["remote_addr"] == "203.0.113.7"
     for secret in (PASSWORD, token, refresh, "tk_secretapikey", token.split(".")[2], SECRET):
         assert secret not in server.output
+
+
+def test_closing_the_listener_serves_every_queued_connection_past_an_aborted_one():
+    """The accept queue is emptied before the close, and a client that gave up while queued
+    (ECONNABORTED) does not leave the connections behind it to be reset."""
+    from taskapi.server import _close_listener
+
+    class Listener:
+        def __init__(self, outcomes: list[Any]) -> None:
+            self.outcomes = outcomes
+            self.closed = False
+
+        def accept(self) -> Any:
+            outcome = self.outcomes.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        def close(self) -> None:
+            self.closed = True
+
+    served: list[Any] = []
+
+    class Server:
+        socket = Listener(
+            [
+                ("first", ("127.0.0.1", 1)),
+                ConnectionAbortedError(),
+                ("second", ("127.0.0.1", 2)),
+                BlockingIOError(),
+                ("never", ("127.0.0.1", 3)),
+            ]
+        )
+        accepting = True
+        adj = _map = None
+
+        def set_socket_options(self, connection: Any) -> None:
+            pass
+
+        def fix_addr(self, address: Any) -> Any:
+            return address
+
+        def channel_class(self, _server: Any, connection: Any, *_args: Any) -> None:
+            served.append(connection)
+
+        def del_channel(self) -> None:
+            pass
+
+    server = Server()
+    _close_listener(server)
+    assert served == ["first", "second"]
+    assert server.socket.closed
+    assert not server.accepting
