@@ -45,6 +45,7 @@ def configure_logging(app: Flask) -> None:
         for existing in list(logger.handlers):
             if getattr(existing, "_taskapi", False):
                 logger.removeHandler(existing)
+                existing.close()  # writes what it holds; its flushing thread ends
         logger.addHandler(handler)
         logger.propagate = False
 
@@ -69,6 +70,8 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._pending: list[str] = []
         self._pending_chars = 0
         self._flusher_pid = 0
+        self._stopping = threading.Event()
+        self.flusher: threading.Thread | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called with the handler's lock held (logging.Handler.handle).
@@ -98,7 +101,7 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def close(self) -> None:
         self.flush()
-        self._flusher_pid = -1  # the flushing thread ends
+        self._stopping.set()  # the flushing thread ends
         super().close()
 
     def _write_pending(self) -> None:
@@ -114,13 +117,14 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def _start_flusher(self) -> None:
         self._flusher_pid = os.getpid()
-        if self.interval > 0:
-            threading.Thread(target=self._flush_periodically, name="log-flush", daemon=True).start()
+        if self.interval > 0 and not self._stopping.is_set():
+            self.flusher = threading.Thread(
+                target=self._flush_periodically, name="log-flush", daemon=True
+            )
+            self.flusher.start()
 
     def _flush_periodically(self) -> None:
-        pid = os.getpid()
-        while self._flusher_pid == pid:
-            time.sleep(self.interval)
+        while not self._stopping.wait(self.interval):
             self.flush()
 
 

@@ -78,3 +78,32 @@ def test_shutdown_writes_what_is_pending(logger_to):
     logger.info("last words")
     handler.close()  # what logging.shutdown() does at a worker's exit: flush, then close
     assert stream.getvalue() == "INFO last words\n"
+
+
+def test_configuring_logging_again_retires_the_previous_handler():
+    """Each app built in a process replaces the handler before it: the old one writes what it
+    holds and its flushing thread ends (no thread per app left behind)."""
+    from flask import Flask
+
+    from taskapi.observability import configure_logging
+
+    def taskapi_handler() -> BatchingStreamHandler:
+        handlers = logging.getLogger("taskapi").handlers
+        (handler,) = [h for h in handlers if isinstance(h, BatchingStreamHandler)]
+        return handler
+
+    app = Flask("logging")
+    app.config.update(LOG_LEVEL="INFO", LOG_FORMAT="text", LOG_FLUSH_INTERVAL_MS=60_000)
+    configure_logging(app)
+    first = taskapi_handler()
+    first.setStream(io.StringIO())
+    logging.getLogger("taskapi.test").info("held back")
+    assert first.stream.getvalue() == ""
+    assert first.flusher is not None
+    assert first.flusher.is_alive()
+
+    configure_logging(app)
+    assert taskapi_handler() is not first
+    assert "held back" in first.stream.getvalue()
+    first.flusher.join(timeout=5)
+    assert not first.flusher.is_alive()
