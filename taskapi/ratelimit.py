@@ -4,8 +4,9 @@ else address on the rest of the API.
 Windows are fixed, counted where RATELIMIT_STORAGE_URI says: `memory://` counts per process
 (`ProcessCounters`), any other URI goes to the `limits` library's storage (`redis://…` shares the
 counts between processes and hosts); limits are parsed by `limits` too. The Flask side is
-one `before_request` hook: a request is charged against one budget in one storage call, which
-costs a fraction of a general-purpose extension's per-request route and decorator resolution.
+one `before_request` hook: a request is charged against one budget (one increment per limit of
+that budget, then the window end of the tightest), which costs a fraction of a general-purpose
+extension's per-request route and decorator resolution.
 """
 
 from __future__ import annotations
