@@ -25,7 +25,7 @@ from flask_smorest.utils import deepupdate
 from sqlalchemy import and_, bindparam, exists, select
 
 from taskapi.errors import Forbidden, NotFound, Unauthorized, problem
-from taskapi.extensions import db, jwt
+from taskapi.extensions import PreparedStatement, db, jwt
 from taskapi.models import Account, RevokedToken, Task, User
 from taskapi.models.task import TASK_ROW_COLUMNS, TaskRow
 
@@ -246,20 +246,22 @@ _USERS, _TASKS, _REVOKED = User.__table__, Task.__table__, RevokedToken.__table_
 #: than running it) and run on the session's connection without the ORM: loading a mapped
 #: `User` cost more than the query itself, and the full user is needed only by the few routes
 #: that show or change it (`current_user()`).
-_CALLER = select(
+_CALLER_SELECT = select(
     _USERS.c.id.label("caller_id"),
     _USERS.c.is_active.label("caller_active"),
     _USERS.c.is_admin.label("caller_admin"),
     exists().where(_REVOKED.c.jti == bindparam("jti")).label("revoked"),
 ).where(_USERS.c.id == bindparam("user_id"))
+_CALLER = PreparedStatement("caller", _CALLER_SELECT)
 
 #: The same, also fetching the user's task `task_id` (its columns NULL when there is no such task
 #: of theirs), task columns first.
-_TASK_AND_CALLER = (
-    select(*TASK_ROW_COLUMNS, *_CALLER.selected_columns)
+_TASK_AND_CALLER = PreparedStatement(
+    "task_and_caller",
+    select(*TASK_ROW_COLUMNS, *_CALLER_SELECT.selected_columns)
     .select_from(_USERS)
     .outerjoin(_TASKS, and_(_TASKS.c.id == bindparam("task_id"), _TASKS.c.user_id == _USERS.c.id))
-    .where(_USERS.c.id == bindparam("user_id"))
+    .where(_USERS.c.id == bindparam("user_id")),
 )
 _TASK_FIELD_COUNT = len(TASK_ROW_COLUMNS)
 
@@ -292,10 +294,10 @@ def register_jwt_handlers(app: Flask) -> None:
         task_id = g.pop("_preload_task_id", None)
         connection = db.session.connection()
         if task_id is None:
-            row = connection.execute(_CALLER, {"jti": jti, "user_id": user_id}).first()
+            row = _CALLER.execute(connection, {"jti": jti, "user_id": user_id}).first()
         else:
-            row = connection.execute(
-                _TASK_AND_CALLER, {"jti": jti, "user_id": user_id, "task_id": task_id}
+            row = _TASK_AND_CALLER.execute(
+                connection, {"jti": jti, "user_id": user_id, "task_id": task_id}
             ).first()
         if row is None or row.revoked or not row.caller_active:
             return True

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+#: Engine execution option: run `PreparedStatement`s as server-side prepared statements.
+PREPARED_STATEMENTS_OPTION = "taskapi_prepared"
+
 DEV_SECRET = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 - refused in production
 DEFAULT_SQLITE_PATH = Path("instance") / "taskapi.db"
 
@@ -79,6 +82,7 @@ _SETTINGS: list[tuple[str, str, Any, Any]] = [
     ("DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", "int", 3),
     ("DB_POOL_PRE_PING", "DB_POOL_PRE_PING", "bool", False),
     ("DB_POOL_IDLE_PING_SECONDS", "DB_POOL_IDLE_PING_SECONDS", "int", 1),
+    ("DB_PREPARED_STATEMENTS", "DB_PREPARED_STATEMENTS", "bool", True),
     ("PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_TIME_COST", "int", 2),
     ("PASSWORD_HASH_MEMORY_KIB", "PASSWORD_HASH_MEMORY_KIB", "int", 19456),
     ("LOG_LEVEL", "LOG_LEVEL", str, "INFO"),
@@ -205,6 +209,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": 1800,
+        "execution_options": {PREPARED_STATEMENTS_OPTION: config["DB_PREPARED_STATEMENTS"]},
         "connect_args": {
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
             "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",

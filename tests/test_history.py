@@ -158,7 +158,9 @@ def test_a_refused_or_empty_change_writes_nothing(client, auth_headers, create_t
 
 def test_a_failed_history_write_rolls_the_change_back(app, client, auth_headers):
     def refuse_history(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO HISTORY"):
+        # As written, or as prepared (PostgreSQL: "EXECUTE taskapi_insert_history(...)").
+        written = statement.lstrip().upper()
+        if written.startswith("INSERT INTO HISTORY") or "TASKAPI_INSERT_INTO_HISTORY" in written:
             raise RuntimeError("history is unavailable")
 
     with app.app_context():
@@ -313,15 +315,20 @@ def test_entries_are_numbered_per_user_in_id_order(
     assert sorted(numbers.values()) == [[1, 2, 3], [1, 2, 3]]
 
 
+#: How a prepared INSERT is run on PostgreSQL: "EXECUTE taskapi_insert_into_<table>(…)".
+PREPARED_INSERT = "taskapi_insert_into_"
+
+
 @contextmanager
 def count_inserts(app) -> Iterator[dict[str, int]]:
     counts = {"tasks": 0, "history": 0, "other": 0}
 
     def count(conn, cursor, statement, parameters, context, executemany):
         words = statement.split()
-        if words[:2] == ["INSERT", "INTO"]:
-            table = words[2].strip('"')
-            key = table if table in counts else "other"
+        prepared = words[0] == "EXECUTE" and words[1].startswith(PREPARED_INSERT)
+        if words[:2] == ["INSERT", "INTO"] or prepared:
+            table = words[1][len(PREPARED_INSERT) :].split("(")[0] if prepared else words[2]
+            key = table.strip('"') if table.strip('"') in counts else "other"
             counts[key] += len(parameters) if executemany else 1
 
     with app.app_context():

@@ -38,7 +38,7 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app: Flask) -> No
     seen: list[tuple[str, bool]] = []
 
     def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append((statement.split()[0].upper(), conn.connection.dbapi_connection.autocommit))
+        seen.append((statement.upper(), conn.connection.dbapi_connection.autocommit))
 
     with app.app_context():
         engine = db.engine
@@ -55,7 +55,7 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app: Flask) -> No
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
 
-    assert any(kind == "INSERT" for kind, _ in writes)
+    assert any("INSERT" in statement for statement, _ in writes)  # a plain or prepared INSERT
     assert writes
     assert not any(autocommit for _, autocommit in writes)
     assert reads
@@ -187,6 +187,11 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", record)
 
 
+def _executed(statements: list[str]) -> list[str]:
+    """The statements a request ran, less the preparation a connection does on first use."""
+    return [statement for statement in statements if not statement.startswith("PREPARE ")]
+
+
 def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
     app: Flask,
     client: Any,
@@ -200,10 +205,10 @@ def test_reading_a_task_is_one_statement_and_keeps_isolation_and_revocation(
         response = client.get(f"/v1/tasks/{task['id']}", headers=auth_headers)
         assert response.status_code == 200
         assert response.get_json() == task
-        assert len(statements) == 1
+        assert len(_executed(statements)) == 1
         statements.clear()
         assert_problem(client.get(f"/v1/tasks/{task['id']}", headers=other), 404, "not_found")
-        assert len(statements) == 1
+        assert len(_executed(statements)) == 1
     assert client.post("/v1/auth/logout", headers=auth_headers).status_code in (200, 204)
     body = assert_problem(
         client.get(f"/v1/tasks/{task['id']}", headers=auth_headers), 401, "unauthorized"
@@ -328,8 +333,94 @@ def test_a_first_page_that_is_not_full_is_its_own_count(
             pages[size] = (
                 len(response.get_json()),
                 json.loads(response.headers["X-Pagination"])["total"],
-                len(statements),
+                len(_executed(statements)),
             )
     # (items, total, statements): the token check and the page, plus a count when the first
     # page is full (more items may follow).
     assert pages == {50: (3, 3, 2), 3: (3, 3, 3), 2: (2, 3, 3)}
+
+
+def _prepared_on_server(app: Flask) -> set[str]:
+    """Names prepared on the backend of the app's only pooled connection."""
+    with app.app_context(), db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT name FROM pg_prepared_statements"))
+        return {name for (name,) in rows}
+
+
+def test_the_token_check_is_prepared_once_per_connection_and_again_on_a_new_one(
+    app: Flask, make_app: Callable[..., Flask]
+) -> None:
+    _require_postgres(app)
+    headers = _user(app)
+    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=1)
+    client = served.test_client()
+    with recorded_statements(served) as statements:
+        assert client.get("/v1/tasks", headers=headers).status_code == 200
+        first, statements[:] = list(statements), []
+        assert client.get("/v1/tasks", headers=headers).status_code == 200
+        second = list(statements)
+    assert first[0].startswith("PREPARE taskapi_caller AS SELECT")
+    assert first[1].startswith("EXECUTE taskapi_caller(")
+    assert second[0].startswith("EXECUTE taskapi_caller(")
+    assert not any(statement.startswith("PREPARE") for statement in second)
+    assert "taskapi_caller" in _prepared_on_server(served)
+
+    # A replaced connection has nothing prepared: the pool forgets what the old one had.
+    _terminate(served, _backend_pid(served))
+    time.sleep(1.2)
+    with recorded_statements(served) as statements:
+        assert client.get("/v1/tasks", headers=headers).status_code == 200
+    assert any(statement.startswith("PREPARE taskapi_caller") for statement in statements)
+
+
+def test_prepared_statements_can_be_turned_off_and_answer_the_same(
+    app: Flask, client: Any, make_app: Callable[..., Flask]
+) -> None:
+    _require_postgres(app)
+    headers = _user(app)
+    body = {"title": "same", "tags": ["a", "b"], "priority": "high", "due_date": "2030-01-02"}
+    created = client.post("/v1/tasks", json=body, headers=headers)
+    assert created.status_code == 201
+    prepared = client.get(f"/v1/tasks/{created.get_json()['id']}", headers=headers)
+
+    plain_app = make_app(DB_PREPARED_STATEMENTS=False)
+    plain = plain_app.test_client()
+    with recorded_statements(plain_app) as statements:
+        response = plain.get(f"/v1/tasks/{created.get_json()['id']}", headers=headers)
+        made = plain.post("/v1/tasks", json=body, headers=headers)
+    assert made.status_code == 201
+    assert response.status_code == 200
+    assert response.get_json() == prepared.get_json() == created.get_json()
+    assert response.headers["ETag"] == prepared.headers["ETag"]
+    assert statements
+    assert not any(statement.startswith(("PREPARE", "EXECUTE")) for statement in statements)
+    entries = plain.get("/v1/history", headers=headers).get_json()
+    assert [(entry["id"], entry["action"]) for entry in entries] == [(2, "created"), (1, "created")]
+
+
+def test_a_prepared_statement_keeps_literals_defaults_and_result_types(app: Flask) -> None:
+    _require_postgres(app)
+    from taskapi.extensions import PreparedStatement
+
+    statement = PreparedStatement(
+        "test_literals",
+        sa.select(
+            sa.literal_column("'50%'").label("percent"),
+            (sa.cast(sa.bindparam("number"), sa.Integer) + 1).label("next"),
+            sa.func.coalesce(sa.cast(sa.bindparam("maybe"), sa.Integer), 7).label("default"),
+            sa.cast(sa.bindparam("when", type_=sa.String), sa.DateTime(timezone=True)).label(
+                "when"
+            ),
+        ),
+    )
+    with app.app_context(), db.engine.connect() as connection:
+        for number in (1, 41):
+            row = statement.execute(
+                connection, {"number": number, "maybe": None, "when": "2030-01-02T03:04:05+00:00"}
+            ).one()
+            assert row.percent == "50%"
+            assert row.next == number + 1
+            assert row.default == 7
+            assert row.when.isoformat() == "2030-01-02T03:04:05+00:00"
+        names = connection.execute(sa.text("SELECT name FROM pg_prepared_statements")).scalars()
+        assert "taskapi_test_literals" in set(names)

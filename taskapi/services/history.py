@@ -11,7 +11,7 @@ from flask import g, has_request_context
 from sqlalchemy import BigInteger, bindparam, exists, func, insert, select
 
 from taskapi.errors import NotFound
-from taskapi.extensions import db, execute_core
+from taskapi.extensions import PreparedStatement, db, execute_core
 from taskapi.models import Account, HistoryEntry
 from taskapi.models.types import utcnow
 from taskapi.services.listing import Listing
@@ -68,11 +68,13 @@ def _serialize_user_writes(user_id: uuid.UUID) -> None:
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         key = uuid.UUID(str(user_id)).int >> 65  # fits a signed bigint
-        connection.execute(_USER_HISTORY_LOCK, {"key": key})
+        _USER_HISTORY_LOCK.execute(connection, {"key": key})
 
 
 #: Built once: the statement, not the key, is the same on every write.
-_USER_HISTORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+_USER_HISTORY_LOCK = PreparedStatement(
+    "history_lock", select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+)
 
 
 def record(
@@ -88,8 +90,8 @@ def record(
     it back in the transaction, and the ORM's unit of work cost more than the statement."""
     actor = actor or current_actor()
     _serialize_user_writes(user_id)
-    db.session.connection().execute(
-        _INSERT_ENTRY,
+    _INSERT_ENTRY.execute(
+        db.session.connection(),
         {
             "user_id": user_id,
             "owner": user_id,
@@ -108,10 +110,23 @@ _ENTRIES = HistoryEntry.__table__
 #: The entry's number is computed by the INSERT itself, so one statement writes the entry (and,
 #: on SQLite, the write lock it takes makes the number atomic; on PostgreSQL the user's lock
 #: does). Built once.
-_INSERT_ENTRY = insert(_ENTRIES).values(
-    seq=select(func.coalesce(func.max(_ENTRIES.c.seq), 0) + 1)
-    .where(_ENTRIES.c.user_id == bindparam("owner"))
-    .scalar_subquery()
+_INSERT_ENTRY = PreparedStatement(
+    "insert_into_history",
+    insert(_ENTRIES).values(
+        seq=select(func.coalesce(func.max(_ENTRIES.c.seq), 0) + 1)
+        .where(_ENTRIES.c.user_id == bindparam("owner"))
+        .scalar_subquery()
+    ),
+    column_keys=(
+        "user_id",
+        "task_id",
+        "action",
+        "changes",
+        "actor_type",
+        "actor_id",
+        "request_id",
+        "created_at",
+    ),
 )
 
 

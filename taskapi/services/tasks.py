@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, Select, bindparam, insert, select
 
 from taskapi.errors import NotFound, ValidationFailed
-from taskapi.extensions import db, execute_core
+from taskapi.extensions import PreparedStatement, db, execute_core
 from taskapi.models import Account, Task
 from taskapi.models.task import TASK_ROW_COLUMNS, TaskRow
 from taskapi.models.types import utcnow
@@ -103,15 +103,13 @@ def create_task(owner: Account, data: Mapping[str, Any]) -> Task:
     # A plain INSERT of every column: the new task is not read back in this transaction, and
     # the ORM's unit of work cost more than the statement. `task` stays a transient object
     # describing what was written.
-    db.session.connection().execute(
-        _INSERT_TASK, {column.key: getattr(task, column.key) for column in _TASK_COLUMNS}
-    )
+    _INSERT_TASK.execute(db.session.connection(), {key: getattr(task, key) for key in _TASK_KEYS})
     db.session.commit()
     return task
 
 
-_TASK_COLUMNS = tuple(Task.__table__.columns)
-_INSERT_TASK = insert(Task.__table__)
+_TASK_KEYS = tuple(column.key for column in Task.__table__.columns)
+_INSERT_TASK = PreparedStatement("insert_into_tasks", insert(Task.__table__), _TASK_KEYS)
 
 
 def replace_task(
