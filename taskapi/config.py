@@ -210,6 +210,9 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": 1800,
         "execution_options": {PREPARED_STATEMENTS_OPTION: config["DB_PREPARED_STATEMENTS"]},
+        # A read's connection is in autocommit mode: its ROLLBACK has nothing to end, and
+        # psycopg2 would still hand the interpreter lock to another thread to make the call.
+        "skip_autocommit_rollback": scheme.startswith("postgresql"),
         "connect_args": {
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
             "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",

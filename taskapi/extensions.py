@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from typing import Any
@@ -186,7 +185,12 @@ def transactional_from_here() -> None:
 
 def autocommit_reads(engine: Engine) -> None:
     """Give each connection of `engine` the psycopg2 autocommit mode its execution options ask
-    for (client-side only: no round trip), and put it back in transactional mode in the pool."""
+    for (client-side only: no round trip) when it is taken from the pool.
+
+    A connection keeps its mode in the pool, so consecutive reads (or writes) on it switch
+    nothing: psycopg2 hands the interpreter lock to another thread on every switch. Every use
+    of the engine goes through this check, so a connection never starts a write in autocommit.
+    """
 
     @event.listens_for(engine, "engine_connect")
     def _set_mode(connection: Connection) -> None:
@@ -194,13 +198,6 @@ def autocommit_reads(engine: Engine) -> None:
         dbapi_connection = connection.connection.dbapi_connection
         if dbapi_connection is not None and dbapi_connection.autocommit != wanted:
             dbapi_connection.autocommit = wanted
-
-    @event.listens_for(engine, "checkin")
-    def _reset_mode(dbapi_connection: Any, _record: Any) -> None:
-        if dbapi_connection is not None and dbapi_connection.autocommit:
-            # A closed connection refuses the change: the pool replaces it anyway.
-            with contextlib.suppress(engine.dialect.loaded_dbapi.Error):
-                dbapi_connection.autocommit = False
 
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": Session})

@@ -51,7 +51,11 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app: Flask) -> No
         reads, seen[:] = list(seen), []
         response = client.get("/v1/tasks", headers=headers)
         assert response.status_code == 200
-        lists = list(seen)
+        lists, seen[:] = list(seen), []
+        # Connections keep the mode of their last use in the pool: a write after reads switches.
+        response = client.patch(f"/v1/tasks/{task['id']}", json={"title": "2"}, headers=headers)
+        assert response.status_code == 200
+        writes_after_reads = list(seen)
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
 
@@ -62,7 +66,10 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app: Flask) -> No
     assert all(autocommit for _, autocommit in reads)
     assert lists
     assert all(autocommit for _, autocommit in lists)
-    # The connection goes back to the pool in its default mode: the next write is transactional.
+    assert engine.dialect.skip_autocommit_rollback  # a read's ROLLBACK would end nothing
+    assert writes_after_reads
+    assert not any(autocommit for _, autocommit in writes_after_reads)
+    # Any other use of the engine is transactional too.
     with app.app_context(), db.engine.connect() as connection:
         assert connection.connection.dbapi_connection.autocommit is False
 
