@@ -157,7 +157,12 @@ def observe(method: str, route: str | None, status: int, duration_seconds: float
 
 class QueueDepthFilter(logging.Filter):
     """Turns waitress's per-request "Task queue depth is N" warnings into a metric and at most
-    one log line per QUEUE_LOG_INTERVAL seconds."""
+    one log line per QUEUE_LOG_INTERVAL seconds.
+
+    It filters the `waitress.queue` logger, and `flask serve` also hands it to waitress's task
+    dispatcher in place of that logger (`warning()`): under load the warning comes with nearly
+    every request, inside the dispatcher's lock, and no log record need be made for it.
+    """
 
     def __init__(self, metrics: Metrics | None, interval: float = QUEUE_LOG_INTERVAL) -> None:
         super().__init__()
@@ -169,8 +174,13 @@ class QueueDepthFilter(logging.Filter):
         self._next_log = 0.0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        depth = record.args[0] if isinstance(record.args, tuple) and record.args else 0
-        depth = depth if isinstance(depth, int) else 0
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.warning(record.msg, *args)
+        return False
+
+    def warning(self, _message: Any, *args: Any, **_kwargs: Any) -> None:
+        """Count one warning (the dispatcher's call: "Task queue depth is %d", depth)."""
+        depth = args[0] if args and isinstance(args[0], int) else 0
         if self.metrics is not None:
             self.metrics.queue_warnings.inc()
             self.metrics.queue_depth.set(depth)
@@ -179,7 +189,7 @@ class QueueDepthFilter(logging.Filter):
             self._suppressed += 1
             self._deepest = max(self._deepest, depth)
             if now < self._next_log:
-                return False
+                return
             count, deepest = self._suppressed, self._deepest
             self._suppressed, self._deepest, self._next_log = 0, 0, now + self.interval
         log.warning(
@@ -188,13 +198,15 @@ class QueueDepthFilter(logging.Filter):
             deepest,
             extra={"queue_warnings": count, "queue_depth": deepest},
         )
-        return False
 
 
-def install_queue_depth_hook(metrics: Metrics | None) -> None:
-    """Route waitress's queue warnings of this process through `QueueDepthFilter`."""
+def install_queue_depth_hook(metrics: Metrics | None) -> QueueDepthFilter:
+    """Route waitress's queue warnings of this process through a `QueueDepthFilter`, which is
+    returned (for the dispatcher: see the class)."""
     queue_logger = logging.getLogger("waitress.queue")
     for existing in list(queue_logger.filters):
         if isinstance(existing, QueueDepthFilter):
             queue_logger.removeFilter(existing)
-    queue_logger.addFilter(QueueDepthFilter(metrics))
+    queue_filter = QueueDepthFilter(metrics)
+    queue_logger.addFilter(queue_filter)
+    return queue_filter

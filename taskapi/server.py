@@ -317,10 +317,11 @@ class Worker:
         self.app = app
         if self.stop_requested_at is not None:
             app.extensions[DRAINING_KEY] = True
-        metrics.install_queue_depth_hook(app.extensions.get(metrics.EXTENSION_KEY))
+        queue_depth = metrics.install_queue_depth_hook(app.extensions.get(metrics.EXTENSION_KEY))
         server: Any = waitress.create_server(
             app, sockets=[self.sock], **self.options.waitress_settings()
         )
+        server.task_dispatcher.queue_logger = queue_depth
         loop_map = server._map
 
         def loop(timeout: float) -> None:

@@ -67,6 +67,35 @@ def test_queue_depth_warnings_become_a_metric_and_a_rate_limited_line(caplog):
     assert "1 queued request(s), deepest queue 1" in reported[0].getMessage()
 
 
+def test_the_dispatcher_reports_queue_depth_without_making_log_records(caplog):
+    from waitress.task import ThreadedTaskDispatcher
+
+    metrics = Metrics()
+    queue_depth = QueueDepthFilter(metrics, interval=3600)
+    dispatcher = ThreadedTaskDispatcher()  # no threads: every task waits in the queue
+    dispatcher.queue_logger = queue_depth
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def record_factory(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(record_factory)
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(4):
+                dispatcher.add_task(object())
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert metrics.queue_warnings._value.get() == 4
+    assert metrics.queue_depth._value.get() == 4
+    # One rate-limited report (the first warning), and no record for the other three.
+    assert [record.name for record in made] == ["taskapi.server"]
+    assert "1 queued request(s), deepest queue 1" in made[0].getMessage()
+
+
 def test_server_options_carry_the_trusted_proxy_settings():
     config = Config.from_env(
         {"TRUSTED_PROXY": "10.0.0.2", "TRUSTED_PROXY_COUNT": "2", "SERVER_WORKERS": "3"}
