@@ -9,7 +9,9 @@
 
 Needs wrk (Debian package `wrk`). Every virtual user registers and logs in once; its token and
 tasks are handed to wrk's Lua script (mix.lua). An operation whose route answers 404 in this
-build (for instance /v1/stats before it exists) is reported as skipped.
+build (for instance /v1/stats before it exists) is reported as skipped. Each row also gives the
+CPU time the server's processes and the local PostgreSQL spent per request (from /proc), which
+moves less than req/s when other work shares the machine.
 """
 
 from __future__ import annotations
@@ -142,10 +144,51 @@ def wrk_result(output: str) -> dict[str, Any]:
     return result
 
 
-def wrk(url: str, op: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+def wrk(
+    url: str,
+    op: str,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    server: int | None = None,
+) -> dict[str, Any]:
+    """Run wrk; with the server's pid, also the CPU time its processes and the local
+    PostgreSQL spent per request during the run."""
     command = wrk_command(url, op, args)
+    before = cpu_seconds(server)
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    return wrk_result(output)
+    after = cpu_seconds(server)
+    result = wrk_result(output)
+    if result["requests"]:
+        for group, seconds in after.items():
+            spent = seconds - before.get(group, 0.0)
+            result[f"cpu_{group}_us"] = spent / result["requests"] * 1e6
+    return result
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server: int | None) -> dict[str, float]:
+    """CPU time (user + system) so far of the server's processes (`server` and its children)
+    and of the local PostgreSQL's. Processes that end between two readings are not counted:
+    pooled connections and workers live through a run."""
+    totals = {"server": 0.0, "pg": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if server is not None and server in (pid, parent):
+            totals["server"] += seconds
+        elif name == "postgres":
+            totals["pg"] += seconds
+    if server is None:
+        del totals["server"]
+    return totals
 
 
 def worker_rss_mb(parent: int) -> list[float]:
@@ -220,17 +263,25 @@ def ensure_database(url: str) -> None:
 def print_table(title: str, rows: list[tuple[str, dict[str, Any] | None]], ceiling: float) -> None:
     print(f"\n{title}")
     header = f"{'operation':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-    print(header + f"{'errors':>8}{'of hello':>10}")
+    print(header + f"{'errors':>8}{'of hello':>10}{'server µs':>11}{'pg µs':>8}")
     for name, result in rows:
         if result is None:
             print(f"{name:<10}{'skipped: the route answers 404 in this build':>54}")
             continue
         share = f"{100 * result['rps'] / ceiling:.0f} %" if ceiling else "-"
+        cpu = "".join(
+            f"{result[key]:>{width}.0f}" if key in result else f"{'-':>{width}}"
+            for key, width in (("cpu_server_us", 11), ("cpu_pg_us", 8))
+        )
         print(
             f"{name:<10}{result['rps']:>9.0f}{result['p50_us'] / 1000:>9.1f}"
             f"{result['p95_us'] / 1000:>9.1f}{result['p99_us'] / 1000:>9.1f}"
-            f"{result['errors']:>8}{share:>10}"
+            f"{result['errors']:>8}{share:>10}{cpu}"
         )
+    print(
+        "server µs, pg µs: CPU time of the server's processes and of the local PostgreSQL per"
+        " request (wrk, on the same machine, is not counted)"
+    )
     for name, result in rows:
         if result is not None and result["errors"]:
             kinds = ("status", "connect", "read", "write", "timeout")
@@ -240,7 +291,11 @@ def print_table(title: str, rows: list[tuple[str, dict[str, Any] | None]], ceili
 
 
 def run_operations(
-    base: str, args: argparse.Namespace, data_file: Path, users: list[dict[str, Any]]
+    base: str,
+    args: argparse.Namespace,
+    data_file: Path,
+    users: list[dict[str, Any]],
+    server: int | None = None,
 ) -> list[tuple[str, dict[str, Any] | None]]:
     env = dict(os.environ, BENCH_DATA=str(data_file), BENCH_LIST_QUERY=args.list_query)
     skipped = {op for op in OPERATIONS if not route_exists(base, op, users[0])}
@@ -248,7 +303,7 @@ def run_operations(
     env["BENCH_MIX"] = mix
     rows: list[tuple[str, dict[str, Any] | None]] = []
     for op in args.ops.split(","):
-        rows.append((op, None if op in skipped else wrk(base, op, args, env)))
+        rows.append((op, None if op in skipped else wrk(base, op, args, env, server)))
     return rows
 
 
@@ -268,7 +323,8 @@ def minimal_get_rows(
         server = spawn(command, env, workdir / "ceiling.log")
         try:
             wait_ready(f"http://127.0.0.1:{port}/ready")
-            rows.append((name, wrk(f"http://127.0.0.1:{port}", "get", args, env_wrk)))
+            url = f"http://127.0.0.1:{port}"
+            rows.append((name, wrk(url, "get", args, env_wrk, server.pid)))
         finally:
             stop(server)
     return rows
@@ -302,8 +358,8 @@ def bench(args: argparse.Namespace) -> None:
                 users = prepare(base, args.users, args.tasks_per_user)
                 write_lua_data(users, workdir / "data.lua")
                 env_wrk = dict(os.environ, BENCH_DATA=str(workdir / "data.lua"))
-                ceiling = wrk(f"http://127.0.0.1:{hello_port}", "hello", args, env_wrk)
-                rows = run_operations(base, args, workdir / "data.lua", users)
+                ceiling = wrk(f"http://127.0.0.1:{hello_port}", "hello", args, env_wrk, hello.pid)
+                rows = run_operations(base, args, workdir / "data.lua", users, api.pid)
                 rss = worker_rss_mb(api.pid)
                 if args.ceilings:
                     rows += minimal_get_rows(flags, env, env_wrk, args, workdir)
