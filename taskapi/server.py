@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -325,7 +326,7 @@ class Worker:
         loop_map = server._map
 
         def loop(timeout: float) -> None:
-            server.asyncore.loop(timeout=timeout, map=loop_map, use_poll=True, count=1)
+            poll_once(timeout, loop_map, HTTPChannel, server.asyncore.readwrite)
 
         while self.stop_requested_at is None and os.getppid() == self.parent:
             loop(0.5)
@@ -374,3 +375,61 @@ class Worker:
         with self.app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+_READ = select.POLLIN | select.POLLPRI
+
+
+def channel_events(channel: Any) -> int:
+    """The poll events a waitress HTTP connection waits for: its `readable()` and `writable()`,
+    with one difference.
+
+    While a request of the connection is being served and its output is below the high
+    watermark, the connection does not wait to write: the serving thread sends its output
+    itself as it writes it, and wakes the loop when it is done. waitress would wait to write,
+    and then only try to take the output lock, which the serving thread holds while it sends.
+    The socket being writable, poll returns at once, over and over, and the loop holds the
+    interpreter lock that the serving thread needs to finish: under load a worker spent most
+    of its time in this loop (one worker answered /health 190 times a second instead of
+    1,300; two, 3,300 instead of 5,600).
+    """
+    if channel.will_close or channel.close_when_flushed:
+        return select.POLLOUT
+    if channel.total_outbufs_len:  # output to send; no new request is read until it is sent
+        if channel.requests and channel.total_outbufs_len <= channel.adj.outbuf_high_watermark:
+            return 0
+        return select.POLLOUT
+    if len(channel.requests) > channel.adj.channel_request_lookahead:
+        return 0
+    return _READ
+
+
+def poll_once(
+    timeout: float,
+    sockets: dict[int, Any],
+    http_channel: type[Any],
+    readwrite: Callable[[Any, int], None],
+) -> None:
+    """One turn of waitress's poll loop (`wasyncore.poll2`), with `channel_events` for its
+    HTTP connections. The listener (which also runs waitress's idle-connection maintenance in
+    `readable()`), the trigger and any other object are asked as waitress asks them."""
+    if not sockets:
+        return
+    pollster = select.poll()
+    for fd, obj in list(sockets.items()):
+        if type(obj) is http_channel:
+            flags = channel_events(obj)
+        else:
+            flags = _READ if obj.readable() else 0
+            if obj.writable() and not obj.accepting:
+                flags |= select.POLLOUT
+        if flags:
+            pollster.register(fd, flags)
+    try:
+        ready = pollster.poll(int(timeout * 1000))
+    except InterruptedError:
+        ready = []
+    for fd, flags in ready:
+        obj = sockets.get(fd)
+        if obj is not None:
+            readwrite(obj, flags)

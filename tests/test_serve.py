@@ -367,3 +367,88 @@ def test_closing_the_listener_serves_every_queued_connection_past_an_aborted_one
     assert served == ["first", "second"]
     assert server.socket.closed
     assert not server.accepting
+
+
+@pytest.fixture
+def http_channel() -> Iterator[tuple[Any, Any, dict[int, Any]]]:
+    """A waitress HTTP connection on one end of a socket pair (the other end is the client)."""
+    import socket
+
+    from waitress.adjustments import Adjustments
+    from waitress.channel import HTTPChannel
+
+    class Server:
+        active_channels: dict[int, Any] = {}
+
+        def pull_trigger(self) -> None:
+            pass
+
+    ours, client = socket.socketpair()
+    sockets: dict[int, Any] = {}
+    channel = HTTPChannel(Server(), ours, ("127.0.0.1", 1), Adjustments(), map=sockets)
+    yield channel, client, sockets
+    channel.close()
+    client.close()
+
+
+def test_a_connection_waits_for_what_waitress_asks_except_while_its_request_is_served(
+    http_channel,
+):
+    """`channel_events` reads a connection's state as waitress's own readable() and writable()
+    do, in every state, but does not wait to write while a request is being served below the
+    high watermark (the serving thread sends its output itself)."""
+    import itertools
+    import select
+
+    from taskapi.server import channel_events
+
+    channel, _client, _sockets = http_channel
+    watermark = channel.adj.outbuf_high_watermark
+    differs = []
+    for will_close, when_flushed, pending, requests in itertools.product(
+        (False, True), (False, True), (0, 10, watermark, watermark + 1), (0, 1, 2)
+    ):
+        channel.will_close, channel.close_when_flushed = will_close, when_flushed
+        channel.total_outbufs_len, channel.requests = pending, [object()] * requests
+        waitress = (select.POLLIN | select.POLLPRI if channel.readable() else 0) | (
+            select.POLLOUT if channel.writable() else 0
+        )
+        ours = channel_events(channel)
+        served = requests and pending and not (will_close or when_flushed)
+        if served and pending <= watermark:
+            assert (waitress, ours) == (select.POLLOUT, 0)
+            differs.append((pending, requests))
+        else:
+            assert ours == waitress, (will_close, when_flushed, pending, requests)
+    assert sorted(differs) == [(10, 1), (10, 2), (watermark, 1), (watermark, 2)]
+
+
+def test_the_loop_leaves_a_served_connection_alone_then_sends_what_it_left(http_channel):
+    import select
+
+    from waitress import wasyncore
+
+    from taskapi.server import poll_once
+
+    channel, client, sockets = http_channel
+    called: list[int] = []
+
+    def readwrite(obj: Any, flags: int) -> None:
+        called.append(flags)
+        wasyncore.readwrite(obj, flags)
+
+    channel.requests = [object()]  # being served
+    channel.outbufs[-1].append(b"HTTP/1.1 200 OK\r\n\r\n")
+    channel.total_outbufs_len = 19
+    started = time.monotonic()
+    poll_once(0.2, sockets, type(channel), readwrite)
+    # Not woken by the writable socket: the turn waited its whole timeout.
+    assert time.monotonic() - started >= 0.15
+    assert called == []
+    assert select.select([client], [], [], 0)[0] == []  # nothing sent yet
+
+    channel.requests = []  # served: the loop sends what is left
+    poll_once(0.2, sockets, type(channel), readwrite)
+    assert called
+    assert channel.total_outbufs_len == 0
+    assert client.recv(100) == b"HTTP/1.1 200 OK\r\n\r\n"
