@@ -115,7 +115,8 @@ class PreparedStatement:
     would hand the session to other clients: there DB_PREPARED_STATEMENTS must be off.
     """
 
-    _names: set[str] = set()
+    #: Statement text by name: a connection knows each name once.
+    _names: dict[str, str] = {}
 
     def __init__(
         self,
@@ -124,9 +125,11 @@ class PreparedStatement:
         column_keys: tuple[str, ...] | None = None,
     ) -> None:
         self.name = f"taskapi_{name}"
-        if self.name in PreparedStatement._names:  # a connection knows each name once
-            raise ValueError(f"{self.name} is already the name of a prepared statement")
-        PreparedStatement._names.add(self.name)
+        # The same statement may be built twice (by two threads filling a cache at once); two
+        # different statements may not share a name.
+        text = str(statement)
+        if PreparedStatement._names.setdefault(self.name, text) != text:
+            raise ValueError(f"{self.name} is already the name of another prepared statement")
         self.statement = statement
         self.column_keys = column_keys  # an INSERT's columns, when its statement names none
         self._compiled: tuple[str, Executable] | None = None

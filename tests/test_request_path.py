@@ -431,3 +431,15 @@ def test_a_prepared_statement_keeps_literals_defaults_and_result_types(app: Flas
             assert row.when.isoformat() == "2030-01-02T03:04:05+00:00"
         names = connection.execute(sa.text("SELECT name FROM pg_prepared_statements")).scalars()
         assert "taskapi_test_literals" in set(names)
+
+
+def test_a_prepared_statement_may_be_built_twice_but_a_name_holds_one_statement() -> None:
+    from taskapi.extensions import PreparedStatement
+
+    def build(value: int) -> PreparedStatement:
+        return PreparedStatement("test_twice", sa.select(sa.literal_column(str(value))))
+
+    first, again = build(1), build(1)  # as two threads filling one cache at once would
+    assert first.name == again.name == "taskapi_test_twice"
+    with pytest.raises(ValueError, match="another prepared statement"):
+        build(2)
