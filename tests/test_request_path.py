@@ -88,16 +88,26 @@ def _terminate(app: Flask, pid: int) -> None:
     admin.dispose()
 
 
+def _one_connection_app(make_app: Callable[..., Flask], idle_ping_seconds: int) -> Flask:
+    """The app with a pool of one connection."""
+    return make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=idle_ping_seconds)
+
+
+def _kill_its_connection(served: Flask) -> None:
+    """End the backend of the app's pooled connection, then let the connection count as idle."""
+    _terminate(served, _backend_pid(served))
+    time.sleep(1.2)
+
+
 def test_a_connection_that_died_while_idle_is_replaced_before_use(
     app: Flask, make_app: Callable[..., Flask]
 ) -> None:
     _require_postgres(app)
     headers = _user(app)
-    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=1)
+    served = _one_connection_app(make_app, idle_ping_seconds=1)
     client = served.test_client()
     assert client.get("/v1/tasks", headers=headers).status_code == 200
-    _terminate(served, _backend_pid(served))
-    time.sleep(1.2)
+    _kill_its_connection(served)
     assert client.get("/v1/tasks", headers=headers).status_code == 200
 
 
@@ -106,11 +116,10 @@ def test_without_the_idle_ping_a_dead_connection_costs_one_503_then_the_pool_rec
 ) -> None:
     _require_postgres(app)
     headers = _user(app)
-    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=0)
+    served = _one_connection_app(make_app, idle_ping_seconds=0)
     client = served.test_client()
     assert client.get("/v1/tasks", headers=headers).status_code == 200
-    _terminate(served, _backend_pid(served))
-    time.sleep(1.2)
+    _kill_its_connection(served)
     assert_problem(client.get("/v1/tasks", headers=headers), 503, "service_unavailable")
     assert client.get("/v1/tasks", headers=headers).status_code == 200
 
@@ -359,7 +368,7 @@ def test_the_token_check_is_prepared_once_per_connection_and_again_on_a_new_one(
 ) -> None:
     _require_postgres(app)
     headers = _user(app)
-    served = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_IDLE_PING_SECONDS=1)
+    served = _one_connection_app(make_app, idle_ping_seconds=1)
     client = served.test_client()
     with recorded_statements(served) as statements:
         assert client.get("/v1/tasks", headers=headers).status_code == 200
@@ -373,8 +382,7 @@ def test_the_token_check_is_prepared_once_per_connection_and_again_on_a_new_one(
     assert "taskapi_caller" in _prepared_on_server(served)
 
     # A replaced connection has nothing prepared: the pool forgets what the old one had.
-    _terminate(served, _backend_pid(served))
-    time.sleep(1.2)
+    _kill_its_connection(served)
     with recorded_statements(served) as statements:
         assert client.get("/v1/tasks", headers=headers).status_code == 200
     assert any(statement.startswith("PREPARE taskapi_caller") for statement in statements)
