@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import g, has_request_context
 from sqlalchemy import BigInteger, bindparam, exists, func, insert, select
+from sqlalchemy.engine import Connection
 
 from taskapi.errors import NotFound
 from taskapi.extensions import PreparedStatement, db, execute_core
@@ -52,7 +53,7 @@ def final_values(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _serialize_user_writes(user_id: uuid.UUID) -> None:
+def _serialize_user_writes(connection: Connection, user_id: uuid.UUID) -> None:
     """Take the user's history lock until commit (PostgreSQL).
 
     Sequence values are handed out at INSERT but become visible at COMMIT, so two concurrent
@@ -65,7 +66,6 @@ def _serialize_user_writes(user_id: uuid.UUID) -> None:
     here first, and none waits for the lock while holding a count row another one needs (two
     writers locking in opposite orders would deadlock).
     """
-    connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         key = uuid.UUID(str(user_id)).int >> 65  # fits a signed bigint
         _USER_HISTORY_LOCK.execute(connection, {"key": key})
@@ -89,9 +89,10 @@ def record(
     The entry is inserted at once, as a plain INSERT on the session's connection: nothing reads
     it back in the transaction, and the ORM's unit of work cost more than the statement."""
     actor = actor or current_actor()
-    _serialize_user_writes(user_id)
+    connection = db.session.connection()
+    _serialize_user_writes(connection, user_id)
     _INSERT_ENTRY.execute(
-        db.session.connection(),
+        connection,
         {
             "user_id": user_id,
             "owner": user_id,
@@ -117,16 +118,8 @@ _INSERT_ENTRY = PreparedStatement(
         .where(_ENTRIES.c.user_id == bindparam("owner"))
         .scalar_subquery()
     ),
-    column_keys=(
-        "user_id",
-        "task_id",
-        "action",
-        "changes",
-        "actor_type",
-        "actor_id",
-        "request_id",
-        "created_at",
-    ),
+    # Every column but the generated id and the computed number.
+    column_keys=tuple(column.key for column in _ENTRIES.columns if column.key not in ("id", "seq")),
 )
 
 
