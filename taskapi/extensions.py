@@ -127,8 +127,8 @@ class PreparedStatement:
         self.name = f"taskapi_{name}"
         # The same statement may be built twice (by two threads filling a cache at once); two
         # different statements may not share a name.
-        text = str(statement)
-        if PreparedStatement._names.setdefault(self.name, text) != text:
+        sql = str(statement)
+        if PreparedStatement._names.setdefault(self.name, sql) != sql:
             raise ValueError(f"{self.name} is already the name of another prepared statement")
         self.statement = statement
         self.column_keys = column_keys  # an INSERT's columns, when its statement names none

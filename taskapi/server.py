@@ -95,9 +95,6 @@ class ServerOptions:
             "ident": "taskapi",
             # The shared socket wakes every worker; the losers of each accept() race are normal.
             "log_socket_errors": False,
-            # select() cannot watch descriptors above 1024: a worker holding 1,000 connections
-            # needs poll().
-            "asyncore_use_poll": True,
         }
         if self.trusted_proxy:
             settings.update(
@@ -412,7 +409,9 @@ def poll_once(
 ) -> None:
     """One turn of waitress's poll loop (`wasyncore.poll2`), with `channel_events` for its
     HTTP connections. The listener (which also runs waitress's idle-connection maintenance in
-    `readable()`), the trigger and any other object are asked as waitress asks them."""
+    `readable()`), the trigger and any other object are asked as waitress asks them. poll(),
+    not select(): select() cannot watch descriptors above 1024, and a worker may hold 1,000
+    connections."""
     if not sockets:
         return
     pollster = select.poll()
