@@ -28,8 +28,7 @@ import psycopg2
 from flask import Flask, Response, request
 
 from taskapi import create_app
-from taskapi.config import Config, normalize_database_url
-from taskapi.server import ServerOptions, serve
+from taskapi.config import normalize_database_url
 
 QUERY = """
 SELECT t.id, t.title, t.description, t.priority, t.tags, t.due_date, t.completed,
@@ -99,16 +98,11 @@ def create_ceiling_app(raw: bool) -> Flask:
 
 
 def main() -> int:
+    from hello import serve_from_arguments  # beside this script
+
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--raw", action="store_true", help="answer below Flask (bare WSGI)")
-    args = parser.parse_args()
-    options = ServerOptions.from_config(
-        Config.from_env(), port=args.port, workers=args.workers, threads=args.threads
-    )
-    return serve(lambda: create_ceiling_app(args.raw), options)
+    return serve_from_arguments(parser, lambda args: create_ceiling_app(args.raw))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -22,8 +23,11 @@ def create_hello_app() -> Flask:
     return app
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def serve_from_arguments(
+    parser: argparse.ArgumentParser, app_factory: Callable[[argparse.Namespace], Flask]
+) -> int:
+    """Parse `--port`, `--workers` and `--threads` (with `parser`'s own options), then serve
+    `app_factory(arguments)` as `flask serve` would with those settings."""
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
@@ -31,7 +35,13 @@ def main() -> int:
     options = ServerOptions.from_config(
         Config.from_env(), port=args.port, workers=args.workers, threads=args.threads
     )
-    return serve(create_hello_app, options)
+    return serve(lambda: app_factory(args), options)
+
+
+def main() -> int:
+    return serve_from_arguments(
+        argparse.ArgumentParser(description=__doc__), lambda _args: create_hello_app()
+    )
 
 
 if __name__ == "__main__":
